@@ -1,1 +1,130 @@
-#include "core/types.hpp"
+#include "unfolding/lista.hpp"
+
+#include "core/prox.hpp"
+
+namespace implicit {
+
+bool ListaLayerConfig::IsValid(std::string* error) const {
+  if (signal_dim <= 0 || measurement_dim <= 0) {
+    if (error != nullptr) *error = "lista layer: signal_dim and measurement_dim must be > 0";
+    return false;
+  }
+  return true;
+}
+
+template <typename Scalar>
+class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
+ public:
+  Lin(const ListaLayer& op, MatrixX<Scalar> z, MatrixX<Scalar> b, MatrixX<Scalar> u,
+      MatrixX<Scalar> value)
+      : op_(op), z_(std::move(z)), b_(std::move(b)), u_(std::move(u)), value_(std::move(value)) {}
+
+  const MatrixX<Scalar>& Value() const override { return value_; }
+
+  // gu = g .* soft'(u); grad_z = W2^T gu.
+  void VjpState(ConstMatRef<Scalar> g, MatRef<Scalar> grad_state) const override {
+    MatrixX<Scalar> gu = Masked(g);
+    grad_state.noalias() = op_.W2().transpose() * gu;
+  }
+  // grad_b += W1^T gu.
+  void VjpInput(ConstMatRef<Scalar> g, MatRef<Scalar> grad_input) const override {
+    MatrixX<Scalar> gu = Masked(g);
+    grad_input.noalias() += op_.W1().transpose() * gu;
+  }
+  // grad_W1 += gu b^T, grad_W2 += gu z^T, grad_theta += -sum gu sign(u) (inside Backward).
+  void VjpParams(ConstMatRef<Scalar> g, VecRef<Scalar> grad_params) const override {
+    const ParameterSet<Scalar>& p = op_.parameters();
+    if (grad_params.size() != p.size()) throw Error("lista_layer: parameter gradient has wrong size");
+    Eigen::Map<MatrixX<Scalar>> grad_theta = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta_));
+    MatrixX<Scalar> gu(u_.rows(), u_.cols());
+    Eigen::Map<VectorX<Scalar>> grad_theta_vec(grad_theta.data(), grad_theta.size());
+    SoftThreshold<Scalar>::Backward(u_, ThetaVector(), g, gu, grad_theta_vec);
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w1_)).noalias() += gu * b_.transpose();
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w2_)).noalias() += gu * z_.transpose();
+  }
+
+ private:
+  Eigen::Map<const VectorX<Scalar>> ThetaVector() const {
+    Eigen::Map<const MatrixX<Scalar>> t = op_.theta();
+    return Eigen::Map<const VectorX<Scalar>>(t.data(), t.size());
+  }
+  MatrixX<Scalar> Masked(ConstMatRef<Scalar> g) const {
+    MatrixX<Scalar> gu(u_.rows(), u_.cols());
+    VectorX<Scalar> unused = VectorX<Scalar>::Zero(op_.theta().size());
+    SoftThreshold<Scalar>::Backward(u_, ThetaVector(), g, gu, unused);
+    return gu;
+  }
+
+  const ListaLayer& op_;
+  MatrixX<Scalar> z_;  // n x B, input state (for grad W2)
+  MatrixX<Scalar> b_;  // m x B, measurements (for grad W1)
+  MatrixX<Scalar> u_;  // n x B, pre-activation (for the threshold's mask and sign)
+  MatrixX<Scalar> value_;
+};
+
+template <typename Scalar>
+ListaLayer<Scalar>::ListaLayer(const ListaLayerConfig& config) : config_(config) {
+  std::string error;
+  if (!config.IsValid(&error)) throw Error(error);
+  w1_ = this->parameters_.AddBlock("W1", config.signal_dim, config.measurement_dim);
+  w2_ = this->parameters_.AddBlock("W2", config.signal_dim, config.signal_dim);
+  theta_ = this->parameters_.AddBlock("theta", config.per_coordinate_threshold ? config.signal_dim : 1, 1);
+}
+
+template <typename Scalar>
+void ListaLayer<Scalar>::PreActivation(ConstMatRef<Scalar> z, ConstMatRef<Scalar> b,
+                                       MatRef<Scalar> u) const {
+  u.noalias() = W1() * b;
+  u.noalias() += W2() * z;
+}
+
+template <typename Scalar>
+void ListaLayer<Scalar>::Forward(ConstMatRef<Scalar> z, ConstMatRef<Scalar> x,
+                                 MatRef<Scalar> out) const {
+  this->CheckInputs(z, x);
+  RequireShape(out, state_dim(), z.cols(), name() + " output");
+  PreActivation(z, x, out);
+  Eigen::Map<const MatrixX<Scalar>> t = theta();
+  SoftThreshold<Scalar>::Apply(out, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), out);
+}
+
+template <typename Scalar>
+std::unique_ptr<Linearization<Scalar>> ListaLayer<Scalar>::Linearize(ConstMatRef<Scalar> z,
+                                                                     ConstMatRef<Scalar> x) const {
+  this->CheckInputs(z, x);
+  MatrixX<Scalar> u(state_dim(), z.cols());
+  PreActivation(z, x, u);
+  MatrixX<Scalar> value(state_dim(), z.cols());
+  Eigen::Map<const MatrixX<Scalar>> t = theta();
+  SoftThreshold<Scalar>::Apply(u, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), value);
+  return std::make_unique<Lin>(*this, MatrixX<Scalar>(z), MatrixX<Scalar>(x), std::move(u),
+                               std::move(value));
+}
+
+template <typename Scalar>
+void ListaLayer<Scalar>::InitializeRandom(Rng& rng, double weight_std, double theta0) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  // Column-major traversal of W1 then W2: reproducible from the seed.
+  for (Index block : {w1_, w2_}) {
+    Eigen::Map<MatrixX<Scalar>> w = this->parameters_.Block(block);
+    for (Index j = 0; j < w.cols(); ++j)
+      for (Index i = 0; i < w.rows(); ++i) w(i, j) = static_cast<Scalar>(weight_std * normal(rng));
+  }
+  theta().setConstant(static_cast<Scalar>(theta0));
+}
+
+template <typename Scalar>
+void ListaLayer<Scalar>::InitializeFromIsta(ConstMatRef<Scalar> a, double lipschitz, double lambda) {
+  RequireShape(a, config_.measurement_dim, config_.signal_dim, "LISTA initialisation matrix A");
+  if (!(lipschitz > 0.0)) throw Error("LISTA initialisation: lipschitz must be > 0");
+  const Scalar inv_l = static_cast<Scalar>(1.0 / lipschitz);
+  W1() = inv_l * a.transpose();
+  W2().setIdentity();
+  W2().noalias() -= inv_l * (a.transpose() * a);
+  theta().setConstant(static_cast<Scalar>(lambda / lipschitz));
+}
+
+template class ListaLayer<float>;
+template class ListaLayer<double>;
+
+}  // namespace implicit
