@@ -39,7 +39,9 @@ std::string LassoSolverSummary::BriefReport() const {
 template <typename Scalar>
 double EstimateLipschitz(ConstMatRef<Scalar> a, double safety_factor, std::uint64_t seed) {
   Rng rng(seed);
-  return safety_factor * SpectralNormSquared<Scalar>(a, rng);
+  // Many steps and a tight tolerance: the top two singular values of a
+  // Gaussian matrix can be close, and power iteration converges slowly then.
+  return safety_factor * SpectralNormSquared<Scalar>(a, rng, 5000, 1e-13);
 }
 
 template <typename Scalar>

@@ -1,0 +1,65 @@
+#include "experiments/common/cli.hpp"
+
+#include "core/types.hpp"
+
+#include <Eigen/Core>
+
+#include <iostream>
+
+namespace implicit::cli {
+
+void AddCommonOptions(po::options_description& options, CommonOptions& common,
+                      const std::string& default_output) {
+  common.output = default_output;
+  options.add_options()
+      ("help,h", "print this help and exit")
+      ("seed", po::value<std::uint64_t>(&common.seed)->default_value(common.seed),
+       "random seed (every random draw of the run derives from it)")
+      ("output", po::value<std::string>(&common.output)->default_value(common.output),
+       "folder for the run's results (created if missing)")
+      ("threads", po::value<int>(&common.threads)->default_value(common.threads),
+       "threads for linear algebra (0 = all cores)");
+}
+
+std::optional<int> Parse(int argc, const char* const argv[], const po::options_description& options,
+                         const std::string& program, const std::string& description,
+                         const CommonOptions& common) {
+  po::variables_map vm;
+  try {
+    // No positional arguments: a stray word is an error, not silently ignored.
+    po::store(po::command_line_parser(argc, argv).options(options).positional({}).run(), vm);
+    if (vm.count("help") != 0U) {
+      std::cout << program << " - " << description << "\n\n" << options << "\n";
+      return kExitOk;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << program << ": " << e.what() << "\nTry '" << program << " --help'.\n";
+    return kExitUsage;
+  }
+  if (common.threads < 0) {
+    std::cerr << program << ": --threads must be >= 0\n";
+    return kExitUsage;
+  }
+  if (common.threads > 0) Eigen::setNbThreads(common.threads);
+  return std::nullopt;
+}
+
+int RunExperiment(const std::string& program, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const implicit::Error& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+  } catch (const std::bad_alloc&) {
+    std::cerr << program << ": error: out of memory\n";
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+  }
+  return kExitFailure;
+}
+
+void Require(bool ok, const std::string& flag, const std::string& message) {
+  if (!ok) throw implicit::Error("--" + flag + ": " + message);
+}
+
+}  // namespace implicit::cli

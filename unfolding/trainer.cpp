@@ -1,0 +1,128 @@
+#include "unfolding/trainer.hpp"
+
+#include "core/metrics.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <sstream>
+
+namespace implicit {
+
+LossKind ParseLossKind(const std::string& name) {
+  if (name == "mse") return LossKind::kMse;
+  if (name == "half_sse") return LossKind::kHalfSquaredError;
+  throw Error("unknown loss '" + name + "' (expected mse or half_sse)");
+}
+
+bool TrainerOptions::IsValid(std::string* error) const {
+  auto fail = [&](const std::string& m) {
+    if (error != nullptr) *error = m;
+    return false;
+  };
+  if (steps < 0) return fail("steps must be >= 0");
+  if (optimizer != "adam" && optimizer != "sgd") return fail("optimizer must be adam or sgd");
+  if (optimizer == "adam" && !adam.IsValid(error)) return false;
+  if (optimizer == "sgd" && !sgd.IsValid(error)) return false;
+  if (!schedule.IsValid(error)) return false;
+  if (!(clip_norm >= 0.0)) return fail("clip_norm must be >= 0");
+  if (log_every < 0) return fail("log_every must be >= 0");
+  return true;
+}
+
+std::string TrainingSummary::BriefReport() const {
+  std::ostringstream out;
+  out << "training: " << (termination == Termination::kCompleted ? "COMPLETED" : "DIVERGED") << ", "
+      << steps << " steps, final loss " << final_loss << ", " << seconds << " s";
+  if (!message.empty()) out << " (" << message << ")";
+  return out.str();
+}
+
+template <typename Scalar>
+double EvaluateLoss(LossKind kind, ConstMatRef<Scalar> prediction, ConstMatRef<Scalar> target,
+                    MatRef<Scalar> grad) {
+  switch (kind) {
+    case LossKind::kMse:
+      MseLossGradient<Scalar>(prediction, target, grad);
+      return MseLoss<Scalar>(prediction, target);
+    case LossKind::kHalfSquaredError:
+      HalfSquaredErrorLossGradient<Scalar>(prediction, target, grad);
+      return HalfSquaredErrorLoss<Scalar>(prediction, target);
+  }
+  throw Error("unknown loss kind");
+}
+
+template <typename Scalar>
+TrainingSummary TrainSupervised(Operator<Scalar>& op, const BatchSource<Scalar>& source,
+                                const TrainerOptions& options,
+                                const std::function<void(const TrainingProgress&)>& on_progress) {
+  std::string error;
+  if (!options.IsValid(&error)) throw Error("trainer options: " + error);
+  const Index num_params = op.parameters().size();
+  std::unique_ptr<Optimizer<Scalar>> optimizer;
+  if (options.optimizer == "adam") {
+    optimizer = std::make_unique<Adam<Scalar>>(num_params, options.adam);
+  } else {
+    optimizer = std::make_unique<Sgd<Scalar>>(num_params, options.sgd);
+  }
+
+  TrainingSummary summary;
+  summary.loss_history.reserve(static_cast<size_t>(options.steps));
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  MatrixX<Scalar> inputs, targets, z0, grad_output;
+  VectorX<Scalar> grad(num_params);
+  for (std::int64_t step = 0; step < options.steps; ++step) {
+    source(step, inputs, targets);
+    if (targets.rows() != op.state_dim() || inputs.rows() != op.input_dim() ||
+        inputs.cols() != targets.cols()) {
+      throw Error("training batch has the wrong shape: inputs " + std::to_string(inputs.rows()) + "x" +
+                  std::to_string(inputs.cols()) + ", targets " + std::to_string(targets.rows()) + "x" +
+                  std::to_string(targets.cols()));
+    }
+    z0.setZero(op.state_dim(), inputs.cols());
+    std::unique_ptr<Linearization<Scalar>> tape = op.Linearize(z0, inputs);
+    if (!tape->Value().allFinite()) {
+      summary.termination = TrainingSummary::Termination::kDiverged;
+      summary.message = "non-finite network output at step " + std::to_string(step);
+      break;
+    }
+    grad_output.resize(op.state_dim(), inputs.cols());
+    const double loss = EvaluateLoss<Scalar>(options.loss, tape->Value(), targets, grad_output);
+    grad.setZero();
+    tape->VjpParams(grad_output, grad);
+    tape.reset();
+    const double grad_norm = static_cast<double>(grad.template cast<double>().norm());
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      summary.termination = TrainingSummary::Termination::kDiverged;
+      summary.message = "non-finite loss or gradient at step " + std::to_string(step);
+      break;
+    }
+    if (options.clip_norm > 0.0) ClipGradientNorm<Scalar>(grad, options.clip_norm);
+    const double lr = options.schedule.At(step);
+    optimizer->set_learning_rate(lr);
+    optimizer->Step(op.parameters().Flat(), grad);
+    summary.loss_history.push_back(loss);
+    summary.steps = step + 1;
+    summary.final_loss = loss;
+    if (on_progress && options.log_every > 0 &&
+        ((step + 1) % options.log_every == 0 || step + 1 == options.steps)) {
+      on_progress({step + 1, loss, grad_norm, lr, elapsed()});
+    }
+  }
+  summary.seconds = elapsed();
+  return summary;
+}
+
+template double EvaluateLoss<float>(LossKind, ConstMatRef<float>, ConstMatRef<float>, MatRef<float>);
+template double EvaluateLoss<double>(LossKind, ConstMatRef<double>, ConstMatRef<double>, MatRef<double>);
+template TrainingSummary TrainSupervised<float>(Operator<float>&, const BatchSource<float>&,
+                                                const TrainerOptions&,
+                                                const std::function<void(const TrainingProgress&)>&);
+template TrainingSummary TrainSupervised<double>(Operator<double>&, const BatchSource<double>&,
+                                                 const TrainerOptions&,
+                                                 const std::function<void(const TrainingProgress&)>&);
+
+}  // namespace implicit
