@@ -160,12 +160,12 @@ int main(int argc, char** argv) {
       ("signals", cli::po::value(&o.signals_path), "true signals X (n x samples, .npy); B = A X")
       ("measurements", cli::po::value(&o.measurements_path), "measurements B (m x samples, .npy)")
       ("snr", cli::po::value(&o.snr_db), "add noise at this SNR in dB per sample (with --signals; default noiseless)")
-      ("method", cli::po::value(&o.method)->default_value(o.method), "ista or fista")
-      ("lambda", cli::po::value(&o.lambda)->default_value(o.lambda), "l1 weight")
-      ("iterations", cli::po::value(&o.iterations)->default_value(o.iterations), "iterations")
-      ("lipschitz", cli::po::value(&o.lipschitz)->default_value(o.lipschitz),
+      ("method", cli::Default(&o.method), "ista or fista")
+      ("lambda", cli::Default(&o.lambda), "l1 weight")
+      ("iterations", cli::Default(&o.iterations), "iterations")
+      ("lipschitz", cli::Default(&o.lipschitz),
        "step 1/L; 0 = 1.001 * ||A||_2^2 by power iteration")
-      ("precision", cli::po::value(&o.precision)->default_value(o.precision), "float or double");
+      ("precision", cli::Default(&o.precision), "float or double");
   if (auto code = cli::Parse(argc, argv, desc, program, "solve LASSO problems from .npy files with ISTA/FISTA", common)) {
     return *code;
   }

@@ -272,21 +272,21 @@ int main(int argc, char** argv) {
   cli::po::options_description desc("Options");
   cli::AddCommonOptions(desc, common, "results/lista_pulses");
   desc.add_options()
-      ("signal-dim", cli::po::value(&o.signal_dim)->default_value(o.signal_dim), "signal length N")
-      ("measurements", cli::po::value(&o.measurement_dim)->default_value(o.measurement_dim), "number of measurements M")
-      ("pulses", cli::po::value(&o.pulses)->default_value(o.pulses), "non-zeros per signal")
-      ("noise-std", cli::po::value(&o.noise_std)->default_value(o.noise_std), "std of the additive measurement noise")
-      ("layers", cli::po::value(&o.layers)->default_value(o.layers), "LISTA layers K (and ISTA/FISTA iterations)")
-      ("epochs", cli::po::value(&o.epochs)->default_value(o.epochs), "passes over the training set")
-      ("lr", cli::po::value(&o.learning_rate)->default_value(o.learning_rate), "Adam learning rate")
-      ("train-samples", cli::po::value(&o.train_samples)->default_value(o.train_samples),
+      ("signal-dim", cli::Default(&o.signal_dim), "signal length N")
+      ("measurements", cli::Default(&o.measurement_dim), "number of measurements M")
+      ("pulses", cli::Default(&o.pulses), "non-zeros per signal")
+      ("noise-std", cli::Default(&o.noise_std), "std of the additive measurement noise")
+      ("layers", cli::Default(&o.layers), "LISTA layers K (and ISTA/FISTA iterations)")
+      ("epochs", cli::Default(&o.epochs), "passes over the training set")
+      ("lr", cli::Default(&o.learning_rate), "Adam learning rate")
+      ("train-samples", cli::Default(&o.train_samples),
        "training signals; 0 = the seed article's single sample")
-      ("batch-size", cli::po::value(&o.batch_size)->default_value(o.batch_size), "minibatch size (with --train-samples)")
-      ("test-samples", cli::po::value(&o.test_samples)->default_value(o.test_samples), "held-out signals for evaluation")
-      ("lambda", cli::po::value(&o.lambda)->default_value(o.lambda), "LASSO weight of the ISTA/FISTA baselines")
-      ("init", cli::po::value(&o.init)->default_value(o.init),
+      ("batch-size", cli::Default(&o.batch_size), "minibatch size (with --train-samples)")
+      ("test-samples", cli::Default(&o.test_samples), "held-out signals for evaluation")
+      ("lambda", cli::Default(&o.lambda), "LASSO weight of the ISTA/FISTA baselines")
+      ("init", cli::Default(&o.init),
        "LISTA initialisation: seed (0.1 randn, theta 0.01; the article) or ista (W1 = A^T/L, W2 = I - A^T A/L, theta = lambda/L)")
-      ("log-every", cli::po::value(&o.log_every)->default_value(o.log_every), "print progress every N epochs");
+      ("log-every", cli::Default(&o.log_every), "print progress every N epochs");
   if (auto code = cli::Parse(argc, argv, desc, program,
                              "train LISTA on the seed article's pulse problem and compare with ISTA/FISTA",
                              common)) {

@@ -13,11 +13,11 @@ void AddCommonOptions(po::options_description& options, CommonOptions& common,
   common.output = default_output;
   options.add_options()
       ("help,h", "print this help and exit")
-      ("seed", po::value<std::uint64_t>(&common.seed)->default_value(common.seed),
+      ("seed", Default(&common.seed),
        "random seed (every random draw of the run derives from it)")
-      ("output", po::value<std::string>(&common.output)->default_value(common.output),
+      ("output", Default(&common.output),
        "folder for the run's results (created if missing)")
-      ("threads", po::value<int>(&common.threads)->default_value(common.threads),
+      ("threads", Default(&common.threads),
        "threads for linear algebra (0 = all cores)");
 }
 

@@ -10,6 +10,9 @@
 
 #include <boost/program_options.hpp>
 
+#include <charconv>
+#include <type_traits>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -42,6 +45,19 @@ std::optional<int> Parse(int argc, const char* const argv[], const po::options_d
 
 // Runs body(), mapping exceptions to a message and exit code 1.
 int RunExperiment(const std::string& program, const std::function<int()>& body);
+
+// po::value bound to `target`, with its current value as the default shown
+// by --help in the shortest form that round-trips (0.1, not 0.10000000000000001).
+template <typename T>
+po::typed_value<T>* Default(T* target) {
+  if constexpr (std::is_floating_point_v<T>) {
+    char buffer[64];
+    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), *target);
+    return po::value<T>(target)->default_value(*target, std::string(buffer, result.ptr));
+  } else {
+    return po::value<T>(target)->default_value(*target);
+  }
+}
 
 // Throws implicit::Error("--<flag>: <message>") unless ok.
 void Require(bool ok, const std::string& flag, const std::string& message);
