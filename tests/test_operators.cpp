@@ -5,6 +5,7 @@
 #include "core/prox.hpp"
 #include "unfolding/ista.hpp"
 #include "unfolding/lista.hpp"
+#include "unfolding/prox_gradient.hpp"
 #include "unfolding/unrolled_network.hpp"
 
 #include <doctest/doctest.h>
@@ -177,4 +178,29 @@ TEST_CASE("network parameters are one flat vector shared with the layers") {
   const Index offset = net.parameter_offset(1) + net.layer(1).parameters().info(2).offset;
   net.parameters().Flat()(offset) = 42.0f;  // first theta entry of layer 1
   CHECK(second.theta()(0, 0) == 42.0f);
+}
+
+TEST_CASE("prox-gradient (LISTA-CP / ALISTA) layer VJPs, learned and fixed W") {
+  Rng rng(41);
+  auto a = std::make_shared<const Eigen::MatrixXd>(RandomMatrix(5, 9, rng, 1.0 / std::sqrt(5.0)));
+  for (bool learn : {true, false}) {
+    CAPTURE(learn);
+    ProxGradientLayer<double> layer(a, a->transpose() + 0.1 * RandomMatrix(9, 5, rng), 0.7, 0.05,
+                                    ProxGradientConfig{learn});
+    CHECK(layer.parameters().size() == (learn ? 9 * 5 + 2 : 2));
+    RequirePassed(CheckOperatorGradients(layer, RandomMatrix(9, 4, rng), RandomMatrix(5, 4, rng)));
+  }
+}
+
+TEST_CASE("prox-gradient layer with W = A^T, gamma = 1/L, theta = lambda/L is one ISTA step") {
+  Rng rng(43);
+  auto a = std::make_shared<const Eigen::MatrixXd>(RandomMatrix(6, 10, rng, 1.0 / std::sqrt(6.0)));
+  const double lipschitz = EstimateLipschitz<double>(*a);
+  ProxGradientLayer<double> layer(a, a->transpose(), 1.0 / lipschitz, 0.1 / lipschitz);
+  IstaStep<double> ista(*a, 0.1, lipschitz);
+  const Eigen::MatrixXd z = RandomMatrix(10, 3, rng), b = RandomMatrix(6, 3, rng);
+  Eigen::MatrixXd f1(10, 3), f2(10, 3);
+  layer.Forward(z, b, f1);
+  ista.Forward(z, b, f2);
+  CHECK((f1 - f2).cwiseAbs().maxCoeff() < 1e-12);
 }

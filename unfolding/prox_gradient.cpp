@@ -1,0 +1,123 @@
+#include "unfolding/prox_gradient.hpp"
+
+#include "core/prox.hpp"
+
+namespace implicit {
+
+bool ProxGradientConfig::IsValid(std::string*) const { return true; }
+
+template <typename Scalar>
+class ProxGradientLayer<Scalar>::Lin final : public Linearization<Scalar> {
+ public:
+  Lin(const ProxGradientLayer& op, MatrixX<Scalar> r, MatrixX<Scalar> wr, MatrixX<Scalar> u,
+      MatrixX<Scalar> value)
+      : op_(op), r_(std::move(r)), wr_(std::move(wr)), u_(std::move(u)), value_(std::move(value)) {}
+
+  const MatrixX<Scalar>& Value() const override { return value_; }
+
+  // gu = g .* soft'(u).  du/dz^T gu = gu - gamma A^T (W^T gu).
+  void VjpState(ConstMatRef<Scalar> g, MatRef<Scalar> grad_state) const override {
+    MatrixX<Scalar> gu = Masked(g, nullptr);
+    const MatrixX<Scalar> wtg = op_.gamma() * (op_.W().transpose() * gu);  // m x B
+    grad_state = gu;
+    grad_state.noalias() -= op_.A().transpose() * wtg;
+  }
+  // du/db^T gu = gamma W^T gu.
+  void VjpInput(ConstMatRef<Scalar> g, MatRef<Scalar> grad_input) const override {
+    MatrixX<Scalar> gu = Masked(g, nullptr);
+    grad_input.noalias() += op_.gamma() * (op_.W().transpose() * gu);
+  }
+  // dW += gamma gu r^T, dgamma += <gu, W r>, dtheta from the threshold.
+  void VjpParams(ConstMatRef<Scalar> g, VecRef<Scalar> grad_params) const override {
+    const ParameterSet<Scalar>& p = op_.parameters();
+    if (grad_params.size() != p.size()) throw Error("prox_gradient: parameter gradient has wrong size");
+    Eigen::Map<MatrixX<Scalar>> grad_theta = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta_));
+    Eigen::Map<VectorX<Scalar>> grad_theta_vec(grad_theta.data(), 1);
+    MatrixX<Scalar> gu = Masked(g, &grad_theta_vec);
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.gamma_))(0, 0) +=
+        (gu.array() * wr_.array()).sum();
+    if (op_.config_.learn_weight) {
+      ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.weight_)).noalias() +=
+          op_.gamma() * (gu * r_.transpose());
+    }
+  }
+
+ private:
+  MatrixX<Scalar> Masked(ConstMatRef<Scalar> g, Eigen::Map<VectorX<Scalar>>* grad_theta) const {
+    MatrixX<Scalar> gu(u_.rows(), u_.cols());
+    VectorX<Scalar> theta(1), unused = VectorX<Scalar>::Zero(1);
+    theta(0) = op_.theta();
+    if (grad_theta != nullptr) {
+      SoftThreshold<Scalar>::Backward(u_, theta, g, gu, *grad_theta);
+    } else {
+      SoftThreshold<Scalar>::Backward(u_, theta, g, gu, unused);
+    }
+    return gu;
+  }
+  const ProxGradientLayer& op_;
+  MatrixX<Scalar> r_, wr_, u_, value_;
+};
+
+template <typename Scalar>
+ProxGradientLayer<Scalar>::ProxGradientLayer(MatrixPtr a, const MatrixX<Scalar>& weight, double gamma,
+                                             double theta, const ProxGradientConfig& config)
+    : a_(std::move(a)), config_(config) {
+  if (!a_) throw Error("prox_gradient: null matrix A");
+  RequireShape(weight, a_->cols(), a_->rows(), "prox_gradient weight W (n x m)");
+  RequireFinite(*a_, "prox_gradient matrix A");
+  RequireFinite(weight, "prox_gradient weight W");
+  if (config.learn_weight) {
+    weight_ = this->parameters_.AddBlock("W", weight.rows(), weight.cols());
+  } else {
+    fixed_weight_ = weight;
+  }
+  gamma_ = this->parameters_.AddBlock("gamma", 1, 1);
+  theta_ = this->parameters_.AddBlock("theta", 1, 1);
+  if (config.learn_weight) this->parameters_.Block(weight_) = weight;
+  this->parameters_.Block(gamma_)(0, 0) = static_cast<Scalar>(gamma);
+  this->parameters_.Block(theta_)(0, 0) = static_cast<Scalar>(theta);
+}
+
+template <typename Scalar>
+Eigen::Map<const MatrixX<Scalar>> ProxGradientLayer<Scalar>::W() const {
+  if (config_.learn_weight) return this->parameters_.Block(weight_);
+  return Eigen::Map<const MatrixX<Scalar>>(fixed_weight_.data(), fixed_weight_.rows(), fixed_weight_.cols());
+}
+
+template <typename Scalar>
+void ProxGradientLayer<Scalar>::Evaluate(ConstMatRef<Scalar> z, ConstMatRef<Scalar> b, MatrixX<Scalar>& r,
+                                         MatrixX<Scalar>& wr, MatRef<Scalar> u) const {
+  r = b;
+  r.noalias() -= A() * z;
+  wr.noalias() = W() * r;
+  u = z + gamma() * wr;
+}
+
+template <typename Scalar>
+void ProxGradientLayer<Scalar>::Forward(ConstMatRef<Scalar> z, ConstMatRef<Scalar> x,
+                                        MatRef<Scalar> out) const {
+  this->CheckInputs(z, x);
+  RequireShape(out, state_dim(), z.cols(), name() + " output");
+  MatrixX<Scalar> r, wr;
+  Evaluate(z, x, r, wr, out);
+  VectorX<Scalar> theta_vec(1);
+  theta_vec(0) = theta();
+  SoftThreshold<Scalar>::Apply(out, theta_vec, out);
+}
+
+template <typename Scalar>
+std::unique_ptr<Linearization<Scalar>> ProxGradientLayer<Scalar>::Linearize(ConstMatRef<Scalar> z,
+                                                                            ConstMatRef<Scalar> x) const {
+  this->CheckInputs(z, x);
+  MatrixX<Scalar> r, wr, u(state_dim(), z.cols()), value(state_dim(), z.cols());
+  Evaluate(z, x, r, wr, u);
+  VectorX<Scalar> theta_vec(1);
+  theta_vec(0) = theta();
+  SoftThreshold<Scalar>::Apply(u, theta_vec, value);
+  return std::make_unique<Lin>(*this, std::move(r), std::move(wr), std::move(u), std::move(value));
+}
+
+template class ProxGradientLayer<float>;
+template class ProxGradientLayer<double>;
+
+}  // namespace implicit
