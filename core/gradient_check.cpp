@@ -20,7 +20,7 @@ bool GradientCheckOptions::IsValid(std::string* error) const {
 std::string GradientCheckResult::Report() const {
   std::ostringstream out;
   out << (passed ? "PASS " : "FAIL ") << what << ": " << size << " entries, max rel. error "
-      << max_error;
+      << max_error << ", vector rel. error " << norm_relative_error;
   if (worst_index >= 0) {
     out << " at " << worst_index << " (analytic " << analytic_at_worst << ", numeric "
         << numeric_at_worst << ")";
@@ -73,6 +73,9 @@ GradientCheckResult CheckGradient(const std::string& what,
       result.numeric_at_worst = numeric(i);
     }
   }
+  const double norm_scale = std::max(analytic.norm(), numeric.norm());
+  result.norm_relative_error = norm_scale > 0.0 ? (analytic - numeric).norm() / norm_scale : 0.0;
+  if (std::isnan(result.norm_relative_error)) result.norm_relative_error = std::numeric_limits<double>::infinity();
   result.passed = result.max_error <= options.tolerance;
   return result;
 }

@@ -35,6 +35,7 @@ struct GradientCheckResult {
   std::string what;               // e.g. "lista_layer: d/dstate"
   Index size = 0;                 // number of entries compared
   double max_error = 0.0;         // worst err_i
+  double norm_relative_error = 0.0;  // ||v - fd|| / max(||v||, ||fd||), the vector-wise error
   Index worst_index = -1;
   double analytic_at_worst = 0.0;
   double numeric_at_worst = 0.0;

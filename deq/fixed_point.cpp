@@ -157,6 +157,7 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
   if (anderson) history = std::make_unique<AndersonHistory<Scalar>>(n, batch, options.memory);
   VectorX<Scalar> next(n);
   Eigen::VectorXd rel(batch);
+  Eigen::VectorXd lowest_abs = Eigen::VectorXd::Constant(batch, std::numeric_limits<double>::infinity());
   bool diverged = false;
   const double beta = options.damping;
 
@@ -182,9 +183,9 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
       }
       if (rel_res < summary.lowest_residual(j)) {
         summary.lowest_residual(j) = rel_res;
-        summary.lowest_absolute_residual(j) = abs_res;
         best.col(j) = z.col(j);
       }
+      lowest_abs(j) = std::min(lowest_abs(j), abs_res);
       const bool met = (options.relative_tolerance > 0.0 && rel_res < options.relative_tolerance) ||
                        (options.absolute_tolerance > 0.0 && abs_res < options.absolute_tolerance);
       if (met) {
@@ -192,7 +193,9 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
         frozen[sj] = true;
         continue;
       }
-      if (rel_res > options.divergence_ratio * summary.lowest_residual(j)) {
+      // Blow-up test on the ABSOLUTE residual: the relative one is bounded
+      // (~1 when F(z) dwarfs z) and would never trigger.
+      if (abs_res > options.divergence_ratio * lowest_abs(j)) {
         // Blow-up: restart from the lowest-residual iterate with no history.
         z.col(j) = best.col(j);
         if (anderson) history->Clear(j);
@@ -224,6 +227,12 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
     if (std::all_of(frozen.begin(), frozen.end(), [](bool f) { return f; })) break;
   }
   z = best;
+  // Absolute residual of the returned iterates (recomputed: the lowest
+  // relative and lowest absolute residuals need not be at the same iterate).
+  map(z, fz);
+  for (Index j = 0; j < batch; ++j) {
+    summary.lowest_absolute_residual(j) = static_cast<double>((fz.col(j) - z.col(j)).norm());
+  }
   const int done = summary.num_converged();
   if (diverged) {
     summary.termination = FixedPointSummary::Termination::kDiverged;

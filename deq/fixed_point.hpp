@@ -24,7 +24,7 @@
 // the residuals keeps it a regulariser at every scale.
 // Safeguards: a non-finite or singular small system falls back to a plain
 // damped step and clears that sample's history; a residual that grows past
-// divergence_ratio x the sample's lowest residual restarts the sample from
+// divergence_ratio x the sample's lowest absolute residual restarts it from
 // its lowest-residual iterate with an empty history.
 #pragma once
 
@@ -50,7 +50,7 @@ struct FixedPointOptions {
   int memory = 5;                    // Anderson m (history length)
   double ridge = 1e-4;               // Anderson ridge l (see ridge_scaling)
   RidgeScaling ridge_scaling = RidgeScaling::kRelative;
-  double divergence_ratio = 1e4;     // restart a sample when its residual exceeds ratio x its lowest
+  double divergence_ratio = 1e4;     // restart a sample when ||F(z) - z|| exceeds ratio x its lowest
   // kPerSample: every sample's relative residual at every iteration
   // (O(iterations x B) memory); kSummary: per-iteration max and median only
   // (use it where memory must not grow with iterations, e.g. DEQ training).
@@ -73,7 +73,7 @@ struct FixedPointSummary {
   std::vector<bool> converged;         // per sample
   Eigen::VectorXd final_residual;      // per sample, relative, at its last evaluated iterate
   Eigen::VectorXd lowest_residual;     // per sample, relative, of the returned iterate
-  Eigen::VectorXd lowest_absolute_residual;
+  Eigen::VectorXd lowest_absolute_residual;  // ||F(z) - z|| at the returned iterate
   int restarts = 0;                    // Anderson restarts and fallbacks, all samples
   // trace[k]: relative residual of every sample at evaluation k+1 (kPerSample),
   // or {max, median} over samples (kSummary).
