@@ -134,7 +134,7 @@ class AndersonHistory {
 
 template <typename Scalar>
 FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
-                                  const FixedPointOptions& options) {
+                                  const FixedPointOptions& options, const IterateObserver<Scalar>& observer) {
   std::string error;
   if (!options.IsValid(&error)) throw Error("fixed-point solver options: " + error);
   RequireFinite(z, "fixed-point solver initial iterate");
@@ -224,6 +224,7 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
       row << static_cast<float>(sorted(batch - 1)), static_cast<float>(sorted(batch / 2));
       summary.residual_trace.push_back(row);
     }
+    if (observer) observer(k, z);
     if (std::all_of(frozen.begin(), frozen.end(), [](bool f) { return f; })) break;
   }
   z = best;
@@ -246,7 +247,9 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
   return summary;
 }
 
-template FixedPointSummary SolveFixedPoint<float>(const BatchMap<float>&, MatRef<float>, const FixedPointOptions&);
-template FixedPointSummary SolveFixedPoint<double>(const BatchMap<double>&, MatRef<double>, const FixedPointOptions&);
+template FixedPointSummary SolveFixedPoint<float>(const BatchMap<float>&, MatRef<float>, const FixedPointOptions&,
+                                                  const IterateObserver<float>&);
+template FixedPointSummary SolveFixedPoint<double>(const BatchMap<double>&, MatRef<double>, const FixedPointOptions&,
+                                                   const IterateObserver<double>&);
 
 }  // namespace implicit

@@ -89,9 +89,16 @@ struct FixedPointSummary {
 template <typename Scalar>
 using BatchMap = std::function<void(ConstMatRef<Scalar> z, MatRef<Scalar> fz)>;
 
+// Optional observer, called after every update with the iteration count k
+// (evaluations of F so far) and the CURRENT iterate (not the lowest-residual
+// one), e.g. to record NMSE against the iteration budget.
+template <typename Scalar>
+using IterateObserver = std::function<void(int k, ConstMatRef<Scalar> z)>;
+
 // z: n x B, in: starting point, out: each sample's lowest-residual iterate.
 template <typename Scalar>
 FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
-                                  const FixedPointOptions& options);
+                                  const FixedPointOptions& options,
+                                  const IterateObserver<Scalar>& observer = {});
 
 }  // namespace implicit
