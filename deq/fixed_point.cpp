@@ -149,6 +149,8 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
   summary.lowest_residual = summary.final_residual;
   summary.lowest_absolute_residual = summary.final_residual;
 
+  summary.trace_width = options.trace == FixedPointOptions::Trace::kPerSample ? batch
+                        : options.trace == FixedPointOptions::Trace::kSummary ? 2 : 0;
   MatrixX<Scalar> fz(n, batch);
   MatrixX<Scalar> best = z;
   std::vector<bool> frozen(b, false);
@@ -216,13 +218,12 @@ FixedPointSummary SolveFixedPoint(const BatchMap<Scalar>& map, MatRef<Scalar> z,
       }
     }
     if (options.trace == FixedPointOptions::Trace::kPerSample) {
-      summary.residual_trace.push_back(rel.cast<float>());
+      for (Index j = 0; j < batch; ++j) summary.residual_trace.push_back(static_cast<float>(rel(j)));
     } else if (options.trace == FixedPointOptions::Trace::kSummary) {
       Eigen::VectorXd sorted = rel;
       std::sort(sorted.data(), sorted.data() + sorted.size());
-      Eigen::VectorXf row(2);
-      row << static_cast<float>(sorted(batch - 1)), static_cast<float>(sorted(batch / 2));
-      summary.residual_trace.push_back(row);
+      summary.residual_trace.push_back(static_cast<float>(sorted(batch - 1)));
+      summary.residual_trace.push_back(static_cast<float>(sorted(batch / 2)));
     }
     if (observer) observer(k, z);
     if (std::all_of(frozen.begin(), frozen.end(), [](bool f) { return f; })) break;

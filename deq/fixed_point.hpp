@@ -75,9 +75,16 @@ struct FixedPointSummary {
   Eigen::VectorXd lowest_residual;     // per sample, relative, of the returned iterate
   Eigen::VectorXd lowest_absolute_residual;  // ||F(z) - z|| at the returned iterate
   int restarts = 0;                    // Anderson restarts and fallbacks, all samples
-  // trace[k]: relative residual of every sample at evaluation k+1 (kPerSample),
-  // or {max, median} over samples (kSummary).
-  std::vector<Eigen::VectorXf> residual_trace;
+  // Residual trace, one row of trace_width floats per evaluation, stored
+  // contiguously (no allocation per iteration): kPerSample rows hold every
+  // sample's relative residual (trace_width = B); kSummary rows hold
+  // {max, median} over samples (trace_width = 2); kNone keeps nothing.
+  std::vector<float> residual_trace;
+  Index trace_width = 0;
+  Index trace_length() const { return trace_width > 0 ? static_cast<Index>(residual_trace.size()) / trace_width : 0; }
+  float trace(Index iteration, Index column) const {
+    return residual_trace[static_cast<size_t>(iteration * trace_width + column)];
+  }
 
   int num_converged() const;
   double median_sample_iterations() const;

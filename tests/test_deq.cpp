@@ -80,8 +80,9 @@ TEST_CASE("fixed-point solvers find the known fixed point of an affine contracti
     CHECK(s.termination == FixedPointSummary::Termination::kConverged);
     CHECK(s.num_converged() == batch);
     CHECK((z - expected).norm() / expected.norm() < 1e-10);
-    CHECK(s.residual_trace.size() == static_cast<size_t>(s.iterations));
-    CHECK(s.residual_trace.front().size() == batch);
+    CHECK(s.trace_length() == s.iterations);
+    CHECK(s.trace_width == batch);
+    CHECK(s.trace(s.iterations - 1, 0) < 1e-12f);
     if (method == FixedPointOptions::Method::kFixedPoint) {
       plain_median = static_cast<int>(s.median_sample_iterations());
     } else {

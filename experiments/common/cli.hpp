@@ -29,7 +29,7 @@ constexpr int kExitUsage = 2;    // bad command line
 struct CommonOptions {
   std::uint64_t seed = 0;
   std::string output;  // run folder; default results/<program>
-  int threads = 0;     // 0 = all cores (Eigen/OpenMP)
+  int threads = 1;     // 0 = all cores (Eigen/OpenMP); 1 by default (see --help)
 };
 
 // Adds --help, --seed, --output and --threads to `options`.
