@@ -166,6 +166,14 @@ double TrainOrLoad(Operator<Scalar>& model, const std::string& name, const Probl
   return s.seconds;
 }
 
+// NMSE in dB, or +inf when the estimate has overflowed (an unrolled net run
+// far past its trained depth, or plain iteration on an unstable map): a
+// diverged model is a result to report, not an error.
+double NmseOrInfinity(const Matrix& estimate, const Matrix& truth) {
+  if (!estimate.allFinite()) return std::numeric_limits<double>::infinity();
+  return NmseDb<Scalar>(estimate, truth);
+}
+
 // NMSE after t = 1..T layers; past depth K the last layer is repeated.
 std::vector<double> UnrolledCurve(const UnrolledNetwork<Scalar>& net, const Problem& p, int iterations) {
   std::vector<double> curve;
@@ -173,7 +181,7 @@ std::vector<double> UnrolledCurve(const UnrolledNetwork<Scalar>& net, const Prob
   for (int t = 1; t <= iterations; ++t) {
     net.layer(std::min<Index>(t, net.depth()) - 1).Forward(z, p.test_b, next);
     z.swap(next);
-    curve.push_back(NmseDb<Scalar>(z, p.test_x));
+    curve.push_back(NmseOrInfinity(z, p.test_x));
   }
   return curve;
 }
@@ -193,7 +201,7 @@ std::vector<double> SolverCurve(const Operator<Scalar>& cell, const Problem& p, 
   double last = std::nan("");
   SolveFixedPoint<Scalar>([&](ConstMatRef<Scalar> v, MatRef<Scalar> fz) { cell.Forward(v, p.test_b, fz); }, z, o,
                           [&](int k, ConstMatRef<Scalar> current) {
-                            last = NmseDb<Scalar>(current, p.test_x);
+                            last = NmseOrInfinity(current, p.test_x);
                             curve[static_cast<size_t>(k - 1)] = last;
                           });
   for (double& v : curve) {
@@ -234,7 +242,7 @@ int Run(Options o, const cli::CommonOptions& common) {
   const bool full = o.preset == "full";
   if (o.signal_dim == 0) o.signal_dim = full ? 500 : 100;
   if (o.measurement_dim == 0) o.measurement_dim = full ? 250 : 50;
-  if (o.steps == 0) o.steps = full ? 20000 : 3000;
+  if (o.steps == 0) o.steps = full ? 20000 : 6000;
   cli::Require(o.signal_dim > 0 && o.measurement_dim > 0, "signal-dim", "sizes must be > 0");
   cli::Require(o.sparsity > 0.0 && o.sparsity <= 1.0, "sparsity", "must be in (0, 1]");
   cli::Require(!std::isnan(o.snr_db), "snr", "must be a number (inf = noiseless)");
@@ -476,10 +484,26 @@ int Run(Options o, const cli::CommonOptions& common) {
   // and summary.json keep the real values).
   constexpr double kPlotCeilingDb = 10.0;
   std::vector<PlotSeries> series;
+  // Unrolled depths in blues/purples (light = shallow), DEQ in black/grey,
+  // ISTA/FISTA in warm colours: 9+ series need more than the default palette.
+  const std::vector<std::string> depth_colours{"#9ecae1", "#6baed6", "#3182bd", "#08519c", "#54278f", "#7a0177", "#c51b8a"};
+  size_t depth_index = 0;
   for (const std::string& name : curve_order) {
     std::vector<double> shown = curves[name];
     for (double& v : shown) v = std::min(v, kPlotCeilingDb);
-    series.push_back({name, axis, shown, SeriesStyle::kLine, ""});
+    std::string colour;
+    if (name.rfind("unrolled", 0) == 0) {
+      colour = depth_colours[std::min(depth_index++, depth_colours.size() - 1)];
+    } else if (name == "deq_anderson") {
+      colour = "#000000";
+    } else if (name == "deq_fixed_point") {
+      colour = "#969696";
+    } else if (name == "ista") {
+      colour = "#a6611a";
+    } else {
+      colour = "#e66101";
+    }
+    series.push_back({name, axis, shown, SeriesStyle::kLine, colour});
   }
   PlotOptions plot;
   plot.title = "Test NMSE vs iterations (unrolled nets repeat their last layer past K; clipped at +10 dB)";
@@ -562,7 +586,7 @@ int main(int argc, char** argv) {
       ("sparsity", cli::Default(&o.sparsity), "Bernoulli-Gaussian non-zero probability p")
       ("snr", cli::Default(&o.snr_db), "measurement SNR in dB (inf = noiseless)")
       ("depths", cli::Default(&o.depths), "unrolled depths K to train, comma-separated")
-      ("steps", cli::Default(&o.steps), "Adam steps per model (0 = from the preset: 3000 small, 20000 full)")
+      ("steps", cli::Default(&o.steps), "Adam steps per model (0 = from the preset: 6000 small, 20000 full)")
       ("batch-size", cli::Default(&o.batch_size), "fresh random samples per step")
       ("lr", cli::Default(&o.learning_rate), "Adam learning rate (cosine decay to 2%)")
       ("lambda", cli::Default(&o.lambda), "lambda of the ISTA initialisation and of the ISTA/FISTA baselines")

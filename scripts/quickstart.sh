@@ -20,8 +20,8 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 if [ "$what" = demo ]; then
-  # The main job (the finite-vs-infinite-depth comparison will replace it).
-  "$BUILD_DIR/experiments/lista_pulses" --output results/lista_pulses
+  # The main job: finite-depth unrolled networks vs a deep equilibrium model.
+  "$BUILD_DIR/experiments/depth_compare" --output results/depth_compare
 else
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
 fi
