@@ -28,4 +28,43 @@ struct SoftThreshold {
                        MatRef<Scalar> grad_u, VecRef<Scalar> grad_theta);
 };
 
+// Soft threshold with support selection (Chen, Liu, Wang, Yin, "Theoretical
+// Linear Convergence of Unfolded ISTA and its Practical Weights and
+// Thresholds", NeurIPS 2018, Eq. (14)): per sample (column), the entries whose
+// |u| exceeds both theta and the (100 - percent)-th percentile of that
+// sample's |u| are trusted as support and pass UNSHRUNK; all other entries are
+// soft-thresholded. The selection is treated as a constant (no gradient
+// through the mask), as in the reference implementation (tf.stop_gradient).
+// Percentile: nearest rank of the sorted |u| (tfp.stats.percentile's default
+// 'nearest' interpolation). percent = 0 selects nothing: plain soft threshold.
+template <typename Scalar>
+struct SupportSelectionThreshold {
+  // out = ss(u, theta, percent); selected (n x B, 1 = passed unshrunk, 0 =
+  // thresholded) is written when non-null, pre-sized. Assigns; out may alias u.
+  static void Apply(ConstMatRef<Scalar> u, ConstVecRef<Scalar> theta, double percent, MatRef<Scalar> out,
+                    MatrixX<Scalar>* selected = nullptr);
+  // grad_u = g on |u| > theta (selected or not), 0 elsewhere          ASSIGNS
+  // grad_theta += -sum g sign(u) over thresholded active entries   ACCUMULATES
+  static void Backward(ConstMatRef<Scalar> u, ConstVecRef<Scalar> theta, ConstMatRef<Scalar> selected,
+                       ConstMatRef<Scalar> g, MatRef<Scalar> grad_u, VecRef<Scalar> grad_theta);
+};
+
+// The layers' threshold as a swappable policy: plain soft threshold
+// (support_percent = 0) or support selection. Keeps the selection mask it
+// computed in Apply so Backward uses exactly the same one.
+template <typename Scalar>
+class ThresholdPolicy {
+ public:
+  explicit ThresholdPolicy(double support_percent = 0.0);
+  double support_percent() const { return support_percent_; }
+  bool selects_support() const { return support_percent_ > 0.0; }
+  // out = threshold(u); `selected` receives the mask when selecting support.
+  void Apply(ConstMatRef<Scalar> u, ConstVecRef<Scalar> theta, MatRef<Scalar> out, MatrixX<Scalar>* selected) const;
+  void Backward(ConstMatRef<Scalar> u, ConstVecRef<Scalar> theta, const MatrixX<Scalar>& selected,
+                ConstMatRef<Scalar> g, MatRef<Scalar> grad_u, VecRef<Scalar> grad_theta) const;
+
+ private:
+  double support_percent_;
+};
+
 }  // namespace implicit

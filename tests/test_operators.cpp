@@ -204,3 +204,68 @@ TEST_CASE("prox-gradient layer with W = A^T, gamma = 1/L, theta = lambda/L is on
   ista.Forward(z, b, f2);
   CHECK((f1 - f2).cwiseAbs().maxCoeff() < 1e-12);
 }
+
+TEST_CASE("support selection: the largest entries above theta pass unshrunk") {
+  // One sample of 10 entries, theta = 0.5, percent = 20: the (100-20)th
+  // percentile (nearest rank 7 of 0..9 ascending) is 3.0, so only |u| > 3 (4.0, -5.0) pass.
+  Eigen::MatrixXd u(10, 1);
+  u << 0.1, -0.2, 0.6, -0.8, 1.0, 2.0, -2.5, 3.0, 4.0, -5.0;
+  Eigen::VectorXd theta(1);
+  theta << 0.5;
+  Eigen::MatrixXd out(10, 1), selected(10, 1);
+  SupportSelectionThreshold<double>::Apply(u, theta, 20.0, out, &selected);
+  Eigen::MatrixXd expected(10, 1);
+  expected << 0, 0, 0.1, -0.3, 0.5, 1.5, -2.0, 2.5, 4.0, -5.0;
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-15);
+  CHECK(selected.sum() == 2.0);
+  // percent 0 is the plain soft threshold.
+  Eigen::MatrixXd plain(10, 1);
+  SupportSelectionThreshold<double>::Apply(u, theta, 0.0, out, &selected);
+  SoftThreshold<double>::Apply(u, theta, plain);
+  CHECK(out == plain);
+  CHECK_THROWS_AS(SupportSelectionThreshold<double>::Apply(u, theta, 120.0, out, &selected), Error);
+}
+
+TEST_CASE("support-selection threshold VJP (mask held constant)") {
+  Rng rng(51);
+  const Index n = 20, batch = 3;
+  const Eigen::MatrixXd u = RandomMatrix(n, batch, rng);
+  Eigen::VectorXd theta(1);
+  theta << 0.3;
+  Eigen::MatrixXd out(n, batch), selected(n, batch);
+  SupportSelectionThreshold<double>::Apply(u, theta, 15.0, out, &selected);
+  CHECK(selected.sum() > 0.0);
+  const Eigen::MatrixXd g = RandomMatrix(n, batch, rng);
+  Eigen::MatrixXd grad_u = Eigen::MatrixXd::Constant(n, batch, std::numeric_limits<double>::quiet_NaN());
+  Eigen::VectorXd grad_theta = Eigen::VectorXd::Zero(1);
+  SupportSelectionThreshold<double>::Backward(u, theta, selected, g, grad_u, grad_theta);
+  Eigen::MatrixXd tmp(n, batch);
+  auto wrt_u = [&](const Eigen::VectorXd& p) {
+    SupportSelectionThreshold<double>::Apply(Eigen::Map<const Eigen::MatrixXd>(p.data(), n, batch), theta, 15.0, tmp);
+    return (g.array() * tmp.array()).sum();
+  };
+  const GradientCheckResult ru = CheckGradient("ss d/du", wrt_u, Eigen::Map<const Eigen::VectorXd>(u.data(), u.size()),
+                                               Eigen::Map<const Eigen::VectorXd>(grad_u.data(), grad_u.size()), {});
+  INFO(ru.Report());
+  CHECK(ru.passed);
+  auto wrt_theta = [&](const Eigen::VectorXd& p) {
+    SupportSelectionThreshold<double>::Apply(u, p, 15.0, tmp);
+    return (g.array() * tmp.array()).sum();
+  };
+  const GradientCheckResult rt = CheckGradient("ss d/dtheta", wrt_theta, theta, grad_theta, {});
+  INFO(rt.Report());
+  CHECK(rt.passed);
+}
+
+TEST_CASE("LISTA-SS and LISTA-CPSS / ALISTA layers with support selection: VJPs") {
+  Rng rng(61);
+  ListaLayer<double> lista_ss({12, 6, false, 10.0});
+  lista_ss.InitializeRandom(rng, 0.3, 0.05);
+  RequirePassed(CheckOperatorGradients(lista_ss, RandomMatrix(12, 3, rng), RandomMatrix(6, 3, rng)));
+  auto a = std::make_shared<const Eigen::MatrixXd>(RandomMatrix(6, 12, rng, 1.0 / std::sqrt(6.0)));
+  for (bool learn : {true, false}) {
+    CAPTURE(learn);
+    ProxGradientLayer<double> cpss(a, a->transpose(), 0.8, 0.05, ProxGradientConfig{learn, 10.0});
+    RequirePassed(CheckOperatorGradients(cpss, RandomMatrix(12, 3, rng), RandomMatrix(6, 3, rng)));
+  }
+}

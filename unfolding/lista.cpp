@@ -16,8 +16,9 @@ template <typename Scalar>
 class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
  public:
   Lin(const ListaLayer& op, MatrixX<Scalar> z, MatrixX<Scalar> b, MatrixX<Scalar> u,
-      MatrixX<Scalar> value)
-      : op_(op), z_(std::move(z)), b_(std::move(b)), u_(std::move(u)), value_(std::move(value)) {}
+      MatrixX<Scalar> value, MatrixX<Scalar> selected)
+      : op_(op), z_(std::move(z)), b_(std::move(b)), u_(std::move(u)), value_(std::move(value)),
+        selected_(std::move(selected)) {}
 
   const MatrixX<Scalar>& Value() const override { return value_; }
 
@@ -38,7 +39,7 @@ class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
     Eigen::Map<MatrixX<Scalar>> grad_theta = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta_));
     MatrixX<Scalar> gu(u_.rows(), u_.cols());
     Eigen::Map<VectorX<Scalar>> grad_theta_vec(grad_theta.data(), grad_theta.size());
-    SoftThreshold<Scalar>::Backward(u_, ThetaVector(), g, gu, grad_theta_vec);
+    op_.threshold_.Backward(u_, ThetaVector(), selected_, g, gu, grad_theta_vec);
     ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w1_)).noalias() += gu * b_.transpose();
     ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w2_)).noalias() += gu * z_.transpose();
   }
@@ -51,7 +52,7 @@ class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
   MatrixX<Scalar> Masked(ConstMatRef<Scalar> g) const {
     MatrixX<Scalar> gu(u_.rows(), u_.cols());
     VectorX<Scalar> unused = VectorX<Scalar>::Zero(op_.theta().size());
-    SoftThreshold<Scalar>::Backward(u_, ThetaVector(), g, gu, unused);
+    op_.threshold_.Backward(u_, ThetaVector(), selected_, g, gu, unused);
     return gu;
   }
 
@@ -60,10 +61,12 @@ class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
   MatrixX<Scalar> b_;  // m x B, measurements (for grad W1)
   MatrixX<Scalar> u_;  // n x B, pre-activation (for the threshold's mask and sign)
   MatrixX<Scalar> value_;
+  MatrixX<Scalar> selected_;  // n x B support-selection mask (empty without support selection)
 };
 
 template <typename Scalar>
-ListaLayer<Scalar>::ListaLayer(const ListaLayerConfig& config) : config_(config) {
+ListaLayer<Scalar>::ListaLayer(const ListaLayerConfig& config)
+    : config_(config), threshold_(config.support_percent) {
   std::string error;
   if (!config.IsValid(&error)) throw Error(error);
   w1_ = this->parameters_.AddBlock("W1", config.signal_dim, config.measurement_dim);
@@ -85,7 +88,7 @@ void ListaLayer<Scalar>::Forward(ConstMatRef<Scalar> z, ConstMatRef<Scalar> x,
   RequireShape(out, state_dim(), z.cols(), name() + " output");
   PreActivation(z, x, out);
   Eigen::Map<const MatrixX<Scalar>> t = theta();
-  SoftThreshold<Scalar>::Apply(out, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), out);
+  threshold_.Apply(out, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), out, nullptr);
 }
 
 template <typename Scalar>
@@ -96,9 +99,10 @@ std::unique_ptr<Linearization<Scalar>> ListaLayer<Scalar>::Linearize(ConstMatRef
   PreActivation(z, x, u);
   MatrixX<Scalar> value(state_dim(), z.cols());
   Eigen::Map<const MatrixX<Scalar>> t = theta();
-  SoftThreshold<Scalar>::Apply(u, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), value);
+  MatrixX<Scalar> selected;
+  threshold_.Apply(u, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), value, &selected);
   return std::make_unique<Lin>(*this, MatrixX<Scalar>(z), MatrixX<Scalar>(x), std::move(u),
-                               std::move(value));
+                               std::move(value), std::move(selected));
 }
 
 template <typename Scalar>

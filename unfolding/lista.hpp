@@ -7,9 +7,12 @@
 // Shapes: state z: n x B (sparse code), input b: m x B (measurements).
 // Parameter blocks: "W1" n x m, "W2" n x n, "theta" n x 1 (one threshold per
 // coordinate, the seed article) or 1 x 1 (one per layer, Chen et al.).
+// With config.support_percent > 0 the threshold selects support (LISTA-SS,
+// Chen, Liu, Wang, Yin, NeurIPS 2018).
 #pragma once
 
 #include "core/operator.hpp"
+#include "core/prox.hpp"
 #include "core/types.hpp"
 
 namespace implicit {
@@ -18,6 +21,8 @@ struct ListaLayerConfig {
   Index signal_dim = 0;                 // n
   Index measurement_dim = 0;            // m
   bool per_coordinate_threshold = true; // theta n x 1 (true) or 1 x 1 (false)
+  // > 0: support selection with this percentage (LISTA-SS, core/prox.hpp).
+  double support_percent = 0.0;
   bool IsValid(std::string* error) const;
 };
 
@@ -51,6 +56,7 @@ class ListaLayer final : public Operator<Scalar> {
   // u = W1 b + W2 z (the pre-activation), u pre-sized n x B.
   void PreActivation(ConstMatRef<Scalar> z, ConstMatRef<Scalar> b, MatRef<Scalar> u) const;
   ListaLayerConfig config_;
+  ThresholdPolicy<Scalar> threshold_;
   Index w1_ = 0, w2_ = 0, theta_ = 0;
 };
 

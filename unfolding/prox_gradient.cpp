@@ -10,8 +10,9 @@ template <typename Scalar>
 class ProxGradientLayer<Scalar>::Lin final : public Linearization<Scalar> {
  public:
   Lin(const ProxGradientLayer& op, MatrixX<Scalar> r, MatrixX<Scalar> wr, MatrixX<Scalar> u,
-      MatrixX<Scalar> value)
-      : op_(op), r_(std::move(r)), wr_(std::move(wr)), u_(std::move(u)), value_(std::move(value)) {}
+      MatrixX<Scalar> value, MatrixX<Scalar> selected)
+      : op_(op), r_(std::move(r)), wr_(std::move(wr)), u_(std::move(u)), value_(std::move(value)),
+        selected_(std::move(selected)) {}
 
   const MatrixX<Scalar>& Value() const override { return value_; }
 
@@ -48,20 +49,21 @@ class ProxGradientLayer<Scalar>::Lin final : public Linearization<Scalar> {
     VectorX<Scalar> theta(1), unused = VectorX<Scalar>::Zero(1);
     theta(0) = op_.theta();
     if (grad_theta != nullptr) {
-      SoftThreshold<Scalar>::Backward(u_, theta, g, gu, *grad_theta);
+      op_.threshold_.Backward(u_, theta, selected_, g, gu, *grad_theta);
     } else {
-      SoftThreshold<Scalar>::Backward(u_, theta, g, gu, unused);
+      op_.threshold_.Backward(u_, theta, selected_, g, gu, unused);
     }
     return gu;
   }
   const ProxGradientLayer& op_;
   MatrixX<Scalar> r_, wr_, u_, value_;
+  MatrixX<Scalar> selected_;  // support-selection mask (empty without support selection)
 };
 
 template <typename Scalar>
 ProxGradientLayer<Scalar>::ProxGradientLayer(MatrixPtr a, const MatrixX<Scalar>& weight, double gamma,
                                              double theta, const ProxGradientConfig& config)
-    : a_(std::move(a)), config_(config) {
+    : a_(std::move(a)), config_(config), threshold_(config.support_percent) {
   if (!a_) throw Error("prox_gradient: null matrix A");
   RequireShape(weight, a_->cols(), a_->rows(), "prox_gradient weight W (n x m)");
   RequireFinite(*a_, "prox_gradient matrix A");
@@ -102,7 +104,7 @@ void ProxGradientLayer<Scalar>::Forward(ConstMatRef<Scalar> z, ConstMatRef<Scala
   Evaluate(z, x, r, wr, out);
   VectorX<Scalar> theta_vec(1);
   theta_vec(0) = theta();
-  SoftThreshold<Scalar>::Apply(out, theta_vec, out);
+  threshold_.Apply(out, theta_vec, out, nullptr);
 }
 
 template <typename Scalar>
@@ -113,8 +115,10 @@ std::unique_ptr<Linearization<Scalar>> ProxGradientLayer<Scalar>::Linearize(Cons
   Evaluate(z, x, r, wr, u);
   VectorX<Scalar> theta_vec(1);
   theta_vec(0) = theta();
-  SoftThreshold<Scalar>::Apply(u, theta_vec, value);
-  return std::make_unique<Lin>(*this, std::move(r), std::move(wr), std::move(u), std::move(value));
+  MatrixX<Scalar> selected;
+  threshold_.Apply(u, theta_vec, value, &selected);
+  return std::make_unique<Lin>(*this, std::move(r), std::move(wr), std::move(u), std::move(value),
+                               std::move(selected));
 }
 
 template class ProxGradientLayer<float>;

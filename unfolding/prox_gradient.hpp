@@ -8,12 +8,16 @@
 // analysis, only gamma and theta learned). Tied and solved to its fixed point
 // it is the sparse-recovery DEQ operator.
 //
+// With config.support_percent > 0 the threshold is soft thresholding with
+// support selection (LISTA-CPSS / TiLISTA / ALISTA).
+//
 // Shapes: state z: n x B, input b: m x B, A: m x n (fixed, shared between
 // layers through a shared_ptr). Parameter blocks: "W" n x m (only if
 // learn_weight; otherwise W is a fixed matrix), "gamma" 1 x 1, "theta" 1 x 1.
 #pragma once
 
 #include "core/operator.hpp"
+#include "core/prox.hpp"
 #include "core/types.hpp"
 
 #include <memory>
@@ -22,6 +26,8 @@ namespace implicit {
 
 struct ProxGradientConfig {
   bool learn_weight = true;  // false: ALISTA-style analytic W, only gamma, theta learned
+  // > 0: support selection with this percentage (LISTA-CPSS, TiLISTA, ALISTA).
+  double support_percent = 0.0;
   bool IsValid(std::string* error) const;
 };
 
@@ -55,6 +61,7 @@ class ProxGradientLayer final : public Operator<Scalar> {
   MatrixPtr a_;
   MatrixX<Scalar> fixed_weight_;  // used when !learn_weight
   ProxGradientConfig config_;
+  ThresholdPolicy<Scalar> threshold_;
   Index weight_ = -1, gamma_ = 0, theta_ = 0;
 };
 
