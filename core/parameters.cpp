@@ -7,7 +7,7 @@ namespace implicit {
 template <typename Scalar>
 Index ParameterSet<Scalar>::AddBlock(const std::string& name, Index rows, Index cols) {
   if (rows < 0 || cols < 0) throw Error("parameter block '" + name + "': negative shape");
-  if (is_bound()) throw Error("parameter block '" + name + "': cannot add blocks after BindTo");
+  if (is_bound()) throw Error("parameter block '" + name + "': cannot add blocks after binding");
   for (const ParameterBlockInfo& b : blocks_) {
     if (b.name == name) throw Error("parameter block '" + name + "' declared twice");
   }
@@ -45,20 +45,42 @@ const Scalar* ParameterSet<Scalar>::data() const {
 template <typename Scalar>
 Eigen::Map<MatrixX<Scalar>> ParameterSet<Scalar>::Block(Index block) {
   const ParameterBlockInfo& b = info(block);
+  if (!block_storage_.empty()) {
+    return Eigen::Map<MatrixX<Scalar>>(block_storage_[static_cast<size_t>(block)], b.rows, b.cols);
+  }
   return Eigen::Map<MatrixX<Scalar>>(data() + b.offset, b.rows, b.cols);
 }
 template <typename Scalar>
 Eigen::Map<const MatrixX<Scalar>> ParameterSet<Scalar>::Block(Index block) const {
   const ParameterBlockInfo& b = info(block);
+  if (!block_storage_.empty()) {
+    return Eigen::Map<const MatrixX<Scalar>>(block_storage_[static_cast<size_t>(block)], b.rows, b.cols);
+  }
   return Eigen::Map<const MatrixX<Scalar>>(data() + b.offset, b.rows, b.cols);
 }
 template <typename Scalar>
 Eigen::Map<VectorX<Scalar>> ParameterSet<Scalar>::Flat() {
+  if (!block_storage_.empty()) throw Error("parameter set is bound block by block: no flat view (use the container's)");
   return Eigen::Map<VectorX<Scalar>>(data(), size_);
 }
 template <typename Scalar>
 Eigen::Map<const VectorX<Scalar>> ParameterSet<Scalar>::Flat() const {
+  if (!block_storage_.empty()) throw Error("parameter set is bound block by block: no flat view (use the container's)");
   return Eigen::Map<const VectorX<Scalar>>(data(), size_);
+}
+
+template <typename Scalar>
+void ParameterSet<Scalar>::BindBlocks(const std::vector<Scalar*>& block_storage) {
+  if (static_cast<Index>(block_storage.size()) != num_blocks()) throw Error("ParameterSet::BindBlocks: wrong number of blocks");
+  for (Index i = 0; i < num_blocks(); ++i) {
+    Scalar* target = block_storage[static_cast<size_t>(i)];
+    if (target == nullptr) throw Error("ParameterSet::BindBlocks: null storage for block '" + blocks_[static_cast<size_t>(i)].name + "'");
+    const Eigen::Map<const MatrixX<Scalar>> current = static_cast<const ParameterSet&>(*this).Block(i);
+    Eigen::Map<MatrixX<Scalar>>(target, current.rows(), current.cols()) = current;
+  }
+  block_storage_ = block_storage;
+  external_ = nullptr;
+  owned_.resize(0);
 }
 template <typename Scalar>
 Eigen::Map<MatrixX<Scalar>> ParameterSet<Scalar>::BlockOf(VecRef<Scalar> flat,
@@ -70,6 +92,7 @@ Eigen::Map<MatrixX<Scalar>> ParameterSet<Scalar>::BlockOf(VecRef<Scalar> flat,
 template <typename Scalar>
 void ParameterSet<Scalar>::BindTo(Scalar* external) {
   if (external == nullptr) throw Error("ParameterSet::BindTo: null storage");
+  if (!block_storage_.empty()) throw Error("ParameterSet::BindTo: already bound block by block");
   std::copy(data(), data() + size_, external);
   external_ = external;
   owned_.resize(0);

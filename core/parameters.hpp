@@ -61,7 +61,13 @@ class ParameterSet {
   // values). The caller keeps that memory alive and unmoved while this set is
   // used. Used by containers that want one flat vector over many operators.
   void BindTo(Scalar* external);
-  bool is_bound() const { return external_ != nullptr; }
+  // Binds each block separately (block_storage[i] holds block i's
+  // rows x cols values), copying current values. Lets a container share one
+  // block between several operators (TiLISTA's shared W). After this the
+  // parameters are no longer contiguous: Flat() throws.
+  void BindBlocks(const std::vector<Scalar*>& block_storage);
+  bool is_bound() const { return external_ != nullptr || !block_storage_.empty(); }
+  bool is_contiguous() const { return block_storage_.empty(); }
 
  private:
   Scalar* data();
@@ -71,6 +77,7 @@ class ParameterSet {
   Index size_ = 0;
   VectorX<Scalar> owned_;
   Scalar* external_ = nullptr;  // non-owning; set by BindTo
+  std::vector<Scalar*> block_storage_;  // non-owning; set by BindBlocks
 };
 
 }  // namespace implicit

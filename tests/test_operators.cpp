@@ -269,3 +269,32 @@ TEST_CASE("LISTA-SS and LISTA-CPSS / ALISTA layers with support selection: VJPs"
     RequirePassed(CheckOperatorGradients(cpss, RandomMatrix(12, 3, rng), RandomMatrix(6, 3, rng)));
   }
 }
+
+TEST_CASE("TiLISTA: layers sharing one W block; whole-network VJPs and active depth") {
+  Rng rng(71);
+  auto a = std::make_shared<const Eigen::MatrixXd>(RandomMatrix(5, 10, rng, 1.0 / std::sqrt(5.0)));
+  std::vector<std::unique_ptr<Operator<double>>> layers;
+  for (int k = 0; k < 4; ++k) {
+    layers.push_back(std::make_unique<ProxGradientLayer<double>>(
+        a, a->transpose() + 0.1 * RandomMatrix(10, 5, rng), 0.7 + 0.05 * k, 0.03, ProxGradientConfig{true, 5.0 * (k + 1)}));
+  }
+  UnrolledNetwork<double> net(std::move(layers), {"W"});
+  CHECK(net.parameters().size() == 10 * 5 + 4 * 2);
+  CHECK(net.parameters().Find("W") == 0);
+  CHECK(net.parameters().Find("layer3.theta") > 0);
+  // The shared W is layer 0's: every layer sees the same matrix.
+  const auto& l0 = static_cast<const ProxGradientLayer<double>&>(net.layer(0));
+  const auto& l3 = static_cast<const ProxGradientLayer<double>&>(net.layer(3));
+  CHECK(l0.W().data() == l3.W().data());
+  CHECK(net.IntroducedParameterIndices(0).size() == 52);
+  CHECK(net.IntroducedParameterIndices(2).size() == 2);
+  CHECK(net.LayerParameterIndices(2).size() == 52);
+  CHECK_THROWS_AS(net.parameter_offset(1), Error);
+  RequirePassed(CheckOperatorGradients(net, 0.3 * RandomMatrix(10, 3, rng), RandomMatrix(5, 3, rng)));
+  net.set_active_depth(2);
+  RequirePassed(CheckOperatorGradients(net, 0.3 * RandomMatrix(10, 3, rng), RandomMatrix(5, 3, rng)));
+  CHECK_THROWS_AS(net.set_active_depth(5), Error);
+  std::vector<std::unique_ptr<Operator<double>>> one;
+  one.push_back(std::make_unique<ProxGradientLayer<double>>(a, a->transpose(), 0.5, 0.1));
+  CHECK_THROWS_AS(UnrolledNetwork<double>(std::move(one), {"nonexistent"}), Error);
+}

@@ -1,5 +1,7 @@
 #include "unfolding/unrolled_network.hpp"
 
+#include <algorithm>
+
 namespace implicit {
 
 // The stored forward pass: layer k's linearisation at (z_{k-1}, x).
@@ -34,12 +36,26 @@ class UnrolledNetwork<Scalar>::Tape final : public Linearization<Scalar> {
     }
     MatrixX<Scalar> current = g;  // dL/dz_k
     MatrixX<Scalar> previous(n, batch);
-    for (Index k = net_.depth_ - 1; k >= 0; --k) {
+    VectorX<Scalar> layer_grad;
+    const Index depth = static_cast<Index>(layers_.size());
+    for (Index k = depth - 1; k >= 0; --k) {
       const Linearization<Scalar>& lin = *layers_[static_cast<size_t>(k)];
       if (grad_params != nullptr) {
         const Operator<Scalar>& op = net_.layer(k);
-        const Index offset = net_.parameter_offset(k);
-        lin.VjpParams(current, grad_params->segment(offset, op.parameters().size()));
+        if (!net_.shares_blocks_) {
+          const Index offset = net_.parameter_offset(k);
+          lin.VjpParams(current, grad_params->segment(offset, op.parameters().size()));
+        } else {
+          // Shared blocks: the layer's gradient in its own layout, then
+          // scattered (added) block by block into the network's layout.
+          layer_grad.setZero(op.parameters().size());
+          lin.VjpParams(current, layer_grad);
+          const std::vector<Index>& offsets = net_.block_offsets_[static_cast<size_t>(k)];
+          const auto& blocks = op.parameters().blocks();
+          for (size_t i = 0; i < blocks.size(); ++i) {
+            grad_params->segment(offsets[i], blocks[i].size()) += layer_grad.segment(blocks[i].offset, blocks[i].size());
+          }
+        }
       }
       if (grad_input != nullptr) lin.VjpInput(current, *grad_input);
       // z_0's cotangent is needed only when asked for.
@@ -58,6 +74,11 @@ class UnrolledNetwork<Scalar>::Tape final : public Linearization<Scalar> {
 
 template <typename Scalar>
 UnrolledNetwork<Scalar>::UnrolledNetwork(std::vector<std::unique_ptr<Operator<Scalar>>> layers)
+    : UnrolledNetwork(std::move(layers), std::vector<std::string>{}) {}
+
+template <typename Scalar>
+UnrolledNetwork<Scalar>::UnrolledNetwork(std::vector<std::unique_ptr<Operator<Scalar>>> layers,
+                                         const std::vector<std::string>& shared_blocks)
     : layers_(std::move(layers)), depth_(static_cast<Index>(layers_.size())), tied_(false) {
   if (layers_.empty()) throw Error("unrolled network: needs at least one layer");
   for (size_t k = 0; k < layers_.size(); ++k) {
@@ -68,7 +89,7 @@ UnrolledNetwork<Scalar>::UnrolledNetwork(std::vector<std::unique_ptr<Operator<Sc
                   " has different state/input dimensions from layer 0");
     }
   }
-  BindLayerParameters();
+  BindLayerParameters(shared_blocks);
 }
 
 template <typename Scalar>
@@ -77,24 +98,103 @@ UnrolledNetwork<Scalar>::UnrolledNetwork(std::unique_ptr<Operator<Scalar>> share
   if (!shared_layer) throw Error("unrolled network: shared layer is null");
   if (depth < 1) throw Error("unrolled network: depth must be >= 1");
   layers_.push_back(std::move(shared_layer));
-  BindLayerParameters();
+  BindLayerParameters({});
 }
 
 template <typename Scalar>
-void UnrolledNetwork<Scalar>::BindLayerParameters() {
-  // Declare every layer's blocks in the network's set, then move each
-  // layer's values into its segment and point the layer at it.
+void UnrolledNetwork<Scalar>::BindLayerParameters(const std::vector<std::string>& shared_blocks) {
+  active_depth_ = depth_;
+  shares_blocks_ = !shared_blocks.empty();
+  // Declare every block in the network's set: per-layer blocks as
+  // "layer<k>.<name>" (or "<name>" when tied), shared blocks once.
+  std::vector<std::pair<std::string, Index>> shared_index;  // name -> network block index
+  std::vector<std::vector<Index>> network_block(layers_.size());
   for (size_t k = 0; k < layers_.size(); ++k) {
-    const ParameterSet<Scalar>& p = layers_[k]->parameters();
     offsets_.push_back(this->parameters_.size());
-    for (const ParameterBlockInfo& b : p.blocks()) {
-      const std::string prefix = tied_ ? "" : "layer" + std::to_string(k) + ".";
-      this->parameters_.AddBlock(prefix + b.name, b.rows, b.cols);
+    block_introduced_.emplace_back();
+    for (const ParameterBlockInfo& b : layers_[k]->parameters().blocks()) {
+      const bool shared = std::find(shared_blocks.begin(), shared_blocks.end(), b.name) != shared_blocks.end();
+      Index index = -1;
+      if (shared) {
+        for (const auto& [name, i] : shared_index) {
+          if (name == b.name) index = i;
+        }
+        if (index >= 0) {
+          const ParameterBlockInfo& existing = this->parameters_.info(index);
+          if (existing.rows != b.rows || existing.cols != b.cols) {
+            throw Error("unrolled network: shared block '" + b.name + "' has different shapes in different layers");
+          }
+        }
+      }
+      block_introduced_.back().push_back(index < 0);
+      if (index < 0) {
+        const std::string prefix = (tied_ || shared) ? "" : "layer" + std::to_string(k) + ".";
+        index = this->parameters_.AddBlock(prefix + b.name, b.rows, b.cols);
+        if (shared) shared_index.emplace_back(b.name, index);
+      }
+      network_block[k].push_back(index);
     }
   }
-  for (size_t k = 0; k < layers_.size(); ++k) {
-    layers_[k]->parameters().BindTo(this->parameters_.Flat().data() + offsets_[k]);
+  for (const std::string& name : shared_blocks) {
+    bool found = false;
+    for (const auto& entry : shared_index) found = found || entry.first == name;
+    if (!found) throw Error("unrolled network: no layer has a block named '" + name + "' to share");
   }
+  // Bind: contiguous segments when nothing is shared, block by block otherwise.
+  for (size_t k = 0; k < layers_.size(); ++k) {
+    ParameterSet<Scalar>& layer_params = layers_[k]->parameters();
+    block_offsets_.emplace_back();
+    std::vector<Scalar*> storage;
+    for (size_t i = 0; i < network_block[k].size(); ++i) {
+      const Index offset = this->parameters_.info(network_block[k][i]).offset;
+      block_offsets_.back().push_back(offset);
+      storage.push_back(this->parameters_.Flat().data() + offset);
+      // A shared block keeps the value of the layer that introduced it.
+      if (!block_introduced_[k][i]) {
+        layer_params.Block(static_cast<Index>(i)) = this->parameters_.Block(network_block[k][i]);
+      }
+    }
+    if (shares_blocks_) {
+      layer_params.BindBlocks(storage);
+    } else {
+      layer_params.BindTo(this->parameters_.Flat().data() + offsets_[k]);
+    }
+  }
+}
+
+template <typename Scalar>
+void UnrolledNetwork<Scalar>::set_active_depth(Index depth) {
+  if (depth < 1 || depth > depth_) {
+    throw Error("unrolled network: active depth must be in [1, " + std::to_string(depth_) + "], got " +
+                std::to_string(depth));
+  }
+  active_depth_ = depth;
+}
+
+template <typename Scalar>
+std::vector<Index> UnrolledNetwork<Scalar>::LayerParameterIndices(Index k) const {
+  if (k < 0 || k >= depth_) throw Error("unrolled network: layer index out of range");
+  const size_t entry = tied_ ? 0 : static_cast<size_t>(k);
+  std::vector<Index> indices;
+  const auto& blocks = layers_[entry]->parameters().blocks();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    for (Index j = 0; j < blocks[i].size(); ++j) indices.push_back(block_offsets_[entry][i] + j);
+  }
+  return indices;
+}
+
+template <typename Scalar>
+std::vector<Index> UnrolledNetwork<Scalar>::IntroducedParameterIndices(Index k) const {
+  if (k < 0 || k >= depth_) throw Error("unrolled network: layer index out of range");
+  if (tied_ && k > 0) return {};
+  const size_t entry = tied_ ? 0 : static_cast<size_t>(k);
+  std::vector<Index> indices;
+  const auto& blocks = layers_[entry]->parameters().blocks();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (!block_introduced_[entry][i]) continue;
+    for (Index j = 0; j < blocks[i].size(); ++j) indices.push_back(block_offsets_[entry][i] + j);
+  }
+  return indices;
 }
 
 template <typename Scalar>
@@ -118,6 +218,7 @@ const Operator<Scalar>& UnrolledNetwork<Scalar>::layer(Index k) const {
 template <typename Scalar>
 Index UnrolledNetwork<Scalar>::parameter_offset(Index k) const {
   if (k < 0 || k >= depth_) throw Error("unrolled network: layer index out of range");
+  if (shares_blocks_) throw Error("unrolled network: layers share blocks, use LayerParameterIndices");
   return offsets_[tied_ ? 0 : static_cast<size_t>(k)];
 }
 
@@ -129,8 +230,8 @@ void UnrolledNetwork<Scalar>::Forward(ConstMatRef<Scalar> z0, ConstMatRef<Scalar
   // Ping-pong between two buffers; the last layer writes into `out`.
   MatrixX<Scalar> a = z0;
   MatrixX<Scalar> b(state_dim(), z0.cols());
-  for (Index k = 0; k < depth_; ++k) {
-    if (k == depth_ - 1) {
+  for (Index k = 0; k < active_depth_; ++k) {
+    if (k == active_depth_ - 1) {
       layer(k).Forward(a, x, out);
     } else {
       layer(k).Forward(a, x, b);
@@ -143,8 +244,8 @@ template <typename Scalar>
 void UnrolledNetwork<Scalar>::ForwardAllLayers(ConstMatRef<Scalar> z0, ConstMatRef<Scalar> x,
                                                std::vector<MatrixX<Scalar>>& layer_outputs) const {
   this->CheckInputs(z0, x);
-  layer_outputs.assign(static_cast<size_t>(depth_), MatrixX<Scalar>(state_dim(), z0.cols()));
-  for (Index k = 0; k < depth_; ++k) {
+  layer_outputs.assign(static_cast<size_t>(active_depth_), MatrixX<Scalar>(state_dim(), z0.cols()));
+  for (Index k = 0; k < active_depth_; ++k) {
     if (k == 0) {
       layer(k).Forward(z0, x, layer_outputs[0]);
     } else {
@@ -158,8 +259,8 @@ std::unique_ptr<Linearization<Scalar>> UnrolledNetwork<Scalar>::Linearize(ConstM
                                                                           ConstMatRef<Scalar> x) const {
   this->CheckInputs(z0, x);
   std::vector<std::unique_ptr<Linearization<Scalar>>> tape;
-  tape.reserve(static_cast<size_t>(depth_));
-  for (Index k = 0; k < depth_; ++k) {
+  tape.reserve(static_cast<size_t>(active_depth_));
+  for (Index k = 0; k < active_depth_; ++k) {
     if (k == 0) {
       tape.push_back(layer(k).Linearize(z0, x));
     } else {
