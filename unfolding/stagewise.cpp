@@ -1,0 +1,191 @@
+#include "unfolding/stagewise.hpp"
+
+#include "core/metrics.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+namespace implicit {
+
+bool StagewiseOptions::IsValid(std::string* error) const {
+  auto fail = [&](const std::string& m) {
+    if (error != nullptr) *error = m;
+    return false;
+  };
+  if (!(base_learning_rate > 0.0)) return fail("stage-wise: base learning rate must be > 0");
+  if (stage_factors.empty()) return fail("stage-wise: need at least one stage");
+  for (double f : stage_factors) {
+    if (!(f > 0.0)) return fail("stage-wise: stage learning-rate factors must be > 0");
+  }
+  if (validate_every < 1) return fail("stage-wise: validate_every must be >= 1");
+  if (patience < validate_every) return fail("stage-wise: patience must be >= validate_every");
+  if (max_steps_per_stage < 1) return fail("stage-wise: max_steps_per_stage must be >= 1");
+  if (!(clip_norm >= 0.0)) return fail("stage-wise: clip_norm must be >= 0");
+  return adam.IsValid(error);
+}
+
+std::string StagewiseSummary::BriefReport() const {
+  std::ostringstream out;
+  out << "stage-wise training: "
+      << (termination == Termination::kCompleted ? "COMPLETED"
+                                                 : termination == Termination::kStopped ? "STOPPED" : "DIVERGED")
+      << ", " << stages.size() << " stages, " << total_steps << " steps, " << seconds << " s";
+  if (!stages.empty()) out << ", last validation NMSE " << stages.back().best_validation_nmse_db << " dB";
+  if (!message.empty()) out << " (" << message << ")";
+  return out.str();
+}
+
+namespace {
+
+template <typename Scalar>
+std::vector<Index> TrainableIndices(const UnrolledNetwork<Scalar>& net, Index layer, int stage) {
+  if (stage == 0) return net.IntroducedParameterIndices(layer - 1);
+  std::vector<Index> all;
+  for (Index k = 0; k < layer; ++k) {
+    const std::vector<Index> own = net.LayerParameterIndices(k);
+    all.insert(all.end(), own.begin(), own.end());
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());  // shared blocks once
+  return all;
+}
+
+template <typename Scalar>
+double ValidationNmse(const UnrolledNetwork<Scalar>& net, const MatrixX<Scalar>& inputs, const MatrixX<Scalar>& targets) {
+  MatrixX<Scalar> out(net.state_dim(), inputs.cols());
+  net.Forward(MatrixX<Scalar>::Zero(net.state_dim(), inputs.cols()), inputs, out);
+  if (!out.allFinite()) return std::numeric_limits<double>::infinity();
+  return NmseDb<Scalar>(out, targets);
+}
+
+}  // namespace
+
+template <typename Scalar>
+StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<Scalar>& source,
+                                const MatrixX<Scalar>& validation_inputs, const MatrixX<Scalar>& validation_targets,
+                                const StagewiseOptions& options, StagewiseState<Scalar>& state,
+                                const StagewiseCallbacks<Scalar>& callbacks) {
+  std::string error;
+  if (!options.IsValid(&error)) throw Error(error);
+  RequireShape(validation_inputs, net.input_dim(), validation_inputs.cols(), "validation inputs");
+  RequireShape(validation_targets, net.state_dim(), validation_inputs.cols(), "validation targets");
+  if (state.layer < 1 || state.layer > net.depth() + 1 || state.stage < 0 ||
+      state.stage >= static_cast<int>(options.stage_factors.size())) {
+    throw Error("stage-wise: resume state is out of range (layer " + std::to_string(state.layer) + ", stage " +
+                std::to_string(state.stage) + ")");
+  }
+  StagewiseSummary summary;
+  const auto start = std::chrono::steady_clock::now();
+  const double seconds_before = state.seconds;
+  auto elapsed = [&] {
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  auto finish = [&](StagewiseSummary::Termination t, const std::string& message) {
+    summary.termination = t;
+    summary.message = message;
+    summary.total_steps = state.total_steps;
+    state.seconds = elapsed();
+    summary.seconds = state.seconds;
+    summary.stages = state.finished;
+    return summary;
+  };
+  Eigen::Map<VectorX<Scalar>> params = net.parameters().Flat();
+  MatrixX<Scalar> inputs, targets, grad_out;
+  VectorX<Scalar> grad(params.size()), compact, compact_grad;
+  const int num_stages = static_cast<int>(options.stage_factors.size());
+
+  while (state.layer <= net.depth() && !state.done) {
+    net.set_active_depth(state.layer);
+    const std::vector<Index> trainable = TrainableIndices(net, state.layer, state.stage);
+    const auto n_train = static_cast<Index>(trainable.size());
+    AdamOptions adam_options = options.adam;
+    adam_options.learning_rate = options.base_learning_rate * options.stage_factors[static_cast<size_t>(state.stage)];
+    Adam<Scalar> adam(n_train, adam_options);
+    if (state.stage_step > 0) {
+      adam.set_state(state.optimizer);  // resuming inside this stage
+    } else {
+      state.best_validation_nmse_db = ValidationNmse(net, validation_inputs, validation_targets);
+      state.best_parameters = params;
+      state.since_improvement = 0;
+    }
+    compact.resize(n_train);
+    compact_grad.resize(n_train);
+    const auto stage_start = std::chrono::steady_clock::now();
+    bool stage_over = n_train == 0;
+    while (!stage_over) {
+      source(state.total_steps, inputs, targets);
+      const MatrixX<Scalar> z0 = MatrixX<Scalar>::Zero(net.state_dim(), inputs.cols());
+      const std::unique_ptr<Linearization<Scalar>> tape = net.Linearize(z0, inputs);
+      if (!tape->Value().allFinite()) return finish(StagewiseSummary::Termination::kDiverged, "non-finite network output");
+      grad_out.resize(net.state_dim(), inputs.cols());
+      const double loss = EvaluateLoss<Scalar>(options.loss, tape->Value(), targets, grad_out);
+      grad.setZero();
+      tape->VjpParams(grad_out, grad);
+      for (Index i = 0; i < n_train; ++i) {
+        compact(i) = params(trainable[static_cast<size_t>(i)]);
+        compact_grad(i) = grad(trainable[static_cast<size_t>(i)]);
+      }
+      if (!compact_grad.allFinite()) return finish(StagewiseSummary::Termination::kDiverged, "non-finite gradient");
+      if (options.clip_norm > 0.0) ClipGradientNorm<Scalar>(compact_grad, options.clip_norm);
+      adam.Step(compact, compact_grad);
+      for (Index i = 0; i < n_train; ++i) params(trainable[static_cast<size_t>(i)]) = compact(i);
+      ++state.stage_step;
+      ++state.total_steps;
+      if (state.stage_step % options.validate_every == 0) {
+        const double nmse = ValidationNmse(net, validation_inputs, validation_targets);
+        if (nmse < state.best_validation_nmse_db) {
+          state.best_validation_nmse_db = nmse;
+          state.best_parameters = params;
+          state.since_improvement = 0;
+        } else {
+          state.since_improvement += options.validate_every;
+        }
+        if (callbacks.on_progress) {
+          callbacks.on_progress({state.layer, net.depth(), state.stage, state.stage_step, state.total_steps, loss, nmse,
+                                 state.best_validation_nmse_db, elapsed()});
+        }
+        stage_over = state.since_improvement >= options.patience;
+      }
+      stage_over = stage_over || state.stage_step >= options.max_steps_per_stage;
+      if (!stage_over && callbacks.should_stop && callbacks.should_stop()) {
+        state.optimizer = adam.state();
+        state.seconds = elapsed();
+        if (callbacks.on_checkpoint) callbacks.on_checkpoint(state);
+        return finish(StagewiseSummary::Termination::kStopped, "stopped at layer " + std::to_string(state.layer) +
+                                                                   ", stage " + std::to_string(state.stage));
+      }
+    }
+    // End of stage: keep the best parameters seen, move on.
+    if (state.best_parameters.size() == params.size()) params = state.best_parameters;
+    state.finished.push_back({state.layer, state.stage, state.stage_step, state.best_validation_nmse_db,
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count()});
+    state.stage_step = 0;
+    state.since_improvement = 0;
+    state.optimizer = OptimizerState<Scalar>{};
+    if (++state.stage == num_stages) {
+      state.stage = 0;
+      ++state.layer;
+    }
+    state.done = state.layer > net.depth();
+    state.seconds = elapsed();
+    if (callbacks.on_checkpoint) callbacks.on_checkpoint(state);
+    if (!state.done && callbacks.should_stop && callbacks.should_stop()) {
+      return finish(StagewiseSummary::Termination::kStopped, "stopped before layer " + std::to_string(state.layer) +
+                                                                 ", stage " + std::to_string(state.stage));
+    }
+  }
+  net.set_active_depth(net.depth());
+  return finish(StagewiseSummary::Termination::kCompleted, "");
+}
+
+template StagewiseSummary TrainStagewise<float>(UnrolledNetwork<float>&, const BatchSource<float>&,
+                                                const MatrixX<float>&, const MatrixX<float>&, const StagewiseOptions&,
+                                                StagewiseState<float>&, const StagewiseCallbacks<float>&);
+template StagewiseSummary TrainStagewise<double>(UnrolledNetwork<double>&, const BatchSource<double>&,
+                                                 const MatrixX<double>&, const MatrixX<double>&,
+                                                 const StagewiseOptions&, StagewiseState<double>&,
+                                                 const StagewiseCallbacks<double>&);
+
+}  // namespace implicit
