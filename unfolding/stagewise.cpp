@@ -57,7 +57,7 @@ double ValidationNmse(const UnrolledNetwork<Scalar>& net, const MatrixX<Scalar>&
   MatrixX<Scalar> out(net.state_dim(), inputs.cols());
   net.Forward(MatrixX<Scalar>::Zero(net.state_dim(), inputs.cols()), inputs, out);
   if (!out.allFinite()) return std::numeric_limits<double>::infinity();
-  return NmseDb<Scalar>(out, targets);
+  return NmseDb<Scalar>(out.topRows(targets.rows()), targets);  // leading rows: the readout
 }
 
 }  // namespace
@@ -70,7 +70,9 @@ StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<
   std::string error;
   if (!options.IsValid(&error)) throw Error(error);
   RequireShape(validation_inputs, net.input_dim(), validation_inputs.cols(), "validation inputs");
-  RequireShape(validation_targets, net.state_dim(), validation_inputs.cols(), "validation targets");
+  if (validation_targets.rows() > net.state_dim() || validation_targets.cols() != validation_inputs.cols()) {
+    throw Error("stage-wise: validation targets must have at most state_dim rows and one column per input");
+  }
   if (state.layer < 1 || state.layer > net.depth() + 1 || state.stage < 0 ||
       state.stage >= static_cast<int>(options.stage_factors.size())) {
     throw Error("stage-wise: resume state is out of range (layer " + std::to_string(state.layer) + ", stage " +

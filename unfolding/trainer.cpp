@@ -41,13 +41,20 @@ std::string TrainingSummary::BriefReport() const {
 template <typename Scalar>
 double EvaluateLoss(LossKind kind, ConstMatRef<Scalar> prediction, ConstMatRef<Scalar> target,
                     MatRef<Scalar> grad) {
+  RequireShape(grad, prediction.rows(), prediction.cols(), "loss gradient");
+  if (target.rows() > prediction.rows() || target.cols() != prediction.cols()) {
+    throw Error("loss: target is " + std::to_string(target.rows()) + "x" + std::to_string(target.cols()) +
+                ", prediction " + std::to_string(prediction.rows()) + "x" + std::to_string(prediction.cols()));
+  }
+  const Index rows = target.rows();
+  grad.bottomRows(prediction.rows() - rows).setZero();
   switch (kind) {
     case LossKind::kMse:
-      MseLossGradient<Scalar>(prediction, target, grad);
-      return MseLoss<Scalar>(prediction, target);
+      MseLossGradient<Scalar>(prediction.topRows(rows), target, grad.topRows(rows));
+      return MseLoss<Scalar>(prediction.topRows(rows), target);
     case LossKind::kHalfSquaredError:
-      HalfSquaredErrorLossGradient<Scalar>(prediction, target, grad);
-      return HalfSquaredErrorLoss<Scalar>(prediction, target);
+      HalfSquaredErrorLossGradient<Scalar>(prediction.topRows(rows), target, grad.topRows(rows));
+      return HalfSquaredErrorLoss<Scalar>(prediction.topRows(rows), target);
   }
   throw Error("unknown loss kind");
 }
@@ -76,7 +83,7 @@ TrainingSummary TrainSupervised(Operator<Scalar>& op, const BatchSource<Scalar>&
   VectorX<Scalar> grad(num_params);
   for (std::int64_t step = 0; step < options.steps; ++step) {
     source(step, inputs, targets);
-    if (targets.rows() != op.state_dim() || inputs.rows() != op.input_dim() ||
+    if (targets.rows() > op.state_dim() || inputs.rows() != op.input_dim() ||
         inputs.cols() != targets.cols()) {
       throw Error("training batch has the wrong shape: inputs " + std::to_string(inputs.rows()) + "x" +
                   std::to_string(inputs.cols()) + ", targets " + std::to_string(targets.rows()) + "x" +

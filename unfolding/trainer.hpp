@@ -36,7 +36,8 @@ struct TrainerOptions {
 };
 
 // Fills one training batch for optimiser step `step`: inputs x (input_dim x B),
-// targets (state_dim x B). The callee resizes both.
+// targets (state_dim x B, or fewer rows: a readout of the leading rows). The
+// callee resizes both.
 template <typename Scalar>
 using BatchSource = std::function<void(std::int64_t step, MatrixX<Scalar>& inputs, MatrixX<Scalar>& targets)>;
 
@@ -67,7 +68,10 @@ TrainingSummary TrainSupervised(Operator<Scalar>& op, const BatchSource<Scalar>&
                                 const TrainerOptions& options,
                                 const std::function<void(const TrainingProgress&)>& on_progress = {});
 
-// loss value, and grad = d loss / d prediction (assigned, pre-sized).
+// loss value, and grad = d loss / d prediction (assigned, pre-sized like
+// prediction). The target may have FEWER rows than the prediction: the loss
+// then compares the leading rows only (a readout, e.g. the z part of ADMM's
+// [z; u] state) and the gradient of the other rows is 0.
 template <typename Scalar>
 double EvaluateLoss(LossKind kind, ConstMatRef<Scalar> prediction, ConstMatRef<Scalar> target,
                     MatRef<Scalar> grad);

@@ -1,0 +1,472 @@
+// sparse_recovery: the LISTA family on the standard benchmark (A 250 x 500,
+// x Bernoulli-Gaussian p = 0.1), trained with the literature's stage-wise
+// schedule, a plain end-to-end schedule, or Ceres (small-parameter models).
+//
+//   sparse_recovery --model alista --layers 16 [--snr 30] [--schedule stagewise]
+//
+// Models (one operator per layer; see unfolding/):
+//   ista, fista   untrained baselines (lambda = --baseline-lambda)
+//   lista         soft(W1 b + W2 x, theta)                      (ListaLayer)
+//   lista-ss      the same with support selection
+//   lista-cp      soft(x + gamma W (b - A x), theta)            (ProxGradientLayer)
+//   lista-cpss    the same with support selection
+//   tilista       one shared W, per-layer gamma, theta, support selection
+//   alista        W fixed = analytic weight (unfolding/alista.hpp), gamma, theta learned
+//   admm          unrolled ADMM with per-layer rho, theta (state [z; u], readout z)
+// Support selection in layer k (1-based): p_k = min(k * p, p_max) percent.
+//
+// Long runs: progress on stderr; Ctrl-C saves a checkpoint and exits; --resume
+// continues from it (same batches: the generator state is in the checkpoint).
+#include "core/checkpoint.hpp"
+#include "core/data.hpp"
+#include "core/interrupt.hpp"
+#include "core/metrics.hpp"
+#include "core/npy.hpp"
+#include "core/plot.hpp"
+#include "core/results.hpp"
+#include "experiments/common/cli.hpp"
+#include "unfolding/admm.hpp"
+#include "unfolding/alista.hpp"
+#include "unfolding/ceres_trainer.hpp"
+#include "unfolding/ista.hpp"
+#include "unfolding/lista.hpp"
+#include "unfolding/prox_gradient.hpp"
+#include "unfolding/stagewise.hpp"
+#include "unfolding/trainer.hpp"
+#include "unfolding/unrolled_network.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+
+using namespace implicit;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Options {
+  std::string model = "alista";
+  Index layers = 16;
+  std::string matrix_path;        // default: the shared benchmark matrix when present
+  std::string test_signals_path;  // default: the shared test set when present
+  double snr_db = std::numeric_limits<double>::infinity();
+  double condition_number = 0.0;
+  double sparsity = 0.1;
+  std::string schedule = "stagewise";
+  double lambda = 0.4;            // ISTA-style initialisation of the learned models
+  double baseline_lambda = 0.1;   // ISTA/FISTA reference curves
+  double support_p = 1.2, support_p_max = 13.0;
+  double learning_rate = 5e-4;
+  Index batch_size = 64;
+  Index validation_samples = 1000;
+  std::int64_t validate_every = 50;
+  std::int64_t patience = 2000;
+  std::int64_t max_steps_per_stage = 20000;
+  std::int64_t budget_steps = 0;      // 0 = no step budget
+  double budget_minutes = 0.0;        // 0 = no time budget
+  std::string ceres_method = "lm";
+  Index ceres_samples = 1000;
+  bool resume = false;
+  bool quiet = false;
+};
+
+std::string DefaultShared(const std::string& file) {
+  const fs::path p = fs::path("..") / "shared" / "data" / "alista" / file;
+  return fs::exists(p) ? p.string() : "";
+}
+
+std::vector<std::pair<std::string, std::string>> ConfigPairs(const Options& o, std::uint64_t seed) {
+  return {{"model", o.model},
+          {"layers", std::to_string(o.layers)},
+          {"matrix", o.matrix_path},
+          {"snr_db", FormatNumber(o.snr_db)},
+          {"condition_number", FormatNumber(o.condition_number)},
+          {"sparsity", FormatNumber(o.sparsity)},
+          {"schedule", o.schedule},
+          {"lambda", FormatNumber(o.lambda)},
+          {"support_p", FormatNumber(o.support_p)},
+          {"support_p_max", FormatNumber(o.support_p_max)},
+          {"learning_rate", FormatNumber(o.learning_rate)},
+          {"batch_size", std::to_string(o.batch_size)},
+          {"validate_every", std::to_string(o.validate_every)},
+          {"patience", std::to_string(o.patience)},
+          {"max_steps_per_stage", std::to_string(o.max_steps_per_stage)},
+          {"seed", std::to_string(seed)}};
+}
+
+template <typename Scalar>
+struct Problem {
+  std::shared_ptr<const MatrixX<Scalar>> a;
+  double lipschitz = 0.0;
+  MatrixX<Scalar> test_x, test_b;
+};
+
+template <typename Scalar>
+MatrixX<Scalar> Measure(const MatrixX<Scalar>& a, const MatrixX<Scalar>& x, double snr_db, Rng& rng) {
+  MatrixX<Scalar> b = a * x;
+  if (std::isfinite(snr_db)) AddNoiseAtSnr<Scalar>(b, snr_db, rng);
+  return b;
+}
+
+double SupportPercent(const Options& o, Index layer /*1-based*/) {
+  return std::min(static_cast<double>(layer) * o.support_p, o.support_p_max);
+}
+
+template <typename Scalar>
+std::unique_ptr<UnrolledNetwork<Scalar>> BuildModel(const Options& o, const Problem<Scalar>& p) {
+  const MatrixX<Scalar>& a = *p.a;
+  const Index n = a.cols(), m = a.rows();
+  const double inv_l = 1.0 / p.lipschitz;
+  std::vector<std::unique_ptr<Operator<Scalar>>> layers;
+  std::vector<std::string> shared;
+  MatrixX<Scalar> analytic;
+  std::shared_ptr<const AdmmFactorization<Scalar>> factorization;
+  if (o.model == "alista") analytic = AnalyticWeight<Scalar>(a).transpose();  // n x m
+  if (o.model == "admm") factorization = AdmmLayer<Scalar>::Factorize(a);
+  for (Index k = 1; k <= o.layers; ++k) {
+    const double ss = SupportPercent(o, k);
+    if (o.model == "lista" || o.model == "lista-ss") {
+      auto layer = std::make_unique<ListaLayer<Scalar>>(ListaLayerConfig{n, m, false, o.model == "lista-ss" ? ss : 0.0});
+      layer->InitializeFromIsta(a, p.lipschitz, o.lambda);
+      layers.push_back(std::move(layer));
+    } else if (o.model == "lista-cp" || o.model == "lista-cpss" || o.model == "tilista") {
+      const double percent = o.model == "lista-cp" ? 0.0 : ss;
+      layers.push_back(std::make_unique<ProxGradientLayer<Scalar>>(p.a, a.transpose(), inv_l, o.lambda * inv_l,
+                                                                   ProxGradientConfig{true, percent}));
+      if (o.model == "tilista") shared = {"W"};
+    } else if (o.model == "alista") {
+      // diag(W^T A) = 1, so gamma ~ 1 is ISTA's step in the rescaled coordinates.
+      layers.push_back(std::make_unique<ProxGradientLayer<Scalar>>(p.a, analytic, 1.0, o.lambda * inv_l,
+                                                                   ProxGradientConfig{false, ss}));
+    } else if (o.model == "admm") {
+      layers.push_back(AdmmLayer<Scalar>::ForLasso(factorization, o.lambda, 1.0));
+    } else {
+      throw Error("--model: unknown model '" + o.model + "'");
+    }
+  }
+  return std::make_unique<UnrolledNetwork<Scalar>>(std::move(layers), shared);
+}
+
+template <typename Scalar>
+std::vector<double> NmsePerLayer(const UnrolledNetwork<Scalar>& net, const Problem<Scalar>& p) {
+  std::vector<MatrixX<Scalar>> outputs;
+  net.ForwardAllLayers(MatrixX<Scalar>::Zero(net.state_dim(), p.test_b.cols()), p.test_b, outputs);
+  std::vector<double> nmse;
+  for (const MatrixX<Scalar>& out : outputs) {
+    const MatrixX<Scalar> z = out.topRows(p.test_x.rows());
+    nmse.push_back(z.allFinite() ? NmseDb<Scalar>(z, p.test_x) : std::numeric_limits<double>::infinity());
+  }
+  return nmse;
+}
+
+template <typename Scalar>
+std::vector<double> LassoCurve(const Problem<Scalar>& p, LassoSolverOptions::Method method, double lambda, Index iterations) {
+  LassoSolverOptions o;
+  o.method = method;
+  o.lambda = lambda;
+  o.lipschitz = p.lipschitz;
+  o.max_iterations = static_cast<int>(iterations);
+  std::vector<double> curve;
+  MatrixX<Scalar> x = MatrixX<Scalar>::Zero(p.a->cols(), p.test_b.cols());
+  SolveLasso<Scalar>(*p.a, p.test_b, o, x, [&](int, ConstMatRef<Scalar> xk) { curve.push_back(NmseDb<Scalar>(xk, p.test_x)); });
+  return curve;
+}
+
+// ---- checkpoints of the stage-wise state
+
+template <typename Scalar>
+void SaveState(const fs::path& path, const Options& o, std::uint64_t seed, const UnrolledNetwork<Scalar>& net,
+               const StagewiseState<Scalar>& s, const Rng& rng) {
+  Checkpoint<Scalar> c;
+  c.model_kind = o.model;
+  c.config = ConfigPairs(o, seed);
+  CaptureParameters(net.parameters(), c);
+  c.has_trainer_state = true;
+  c.optimizer = "adam";
+  c.optimizer_state = s.optimizer;
+  c.integers = {{"layer", s.layer}, {"stage", s.stage}, {"stage_step", s.stage_step},
+                {"since_improvement", s.since_improvement}, {"total_steps", s.total_steps}, {"done", s.done ? 1 : 0}};
+  c.reals = {{"best_validation_nmse_db", s.best_validation_nmse_db}, {"seconds", s.seconds}};
+  c.strings = {{"batch_rng", SerializeRng(rng)}};
+  Eigen::VectorXd layer_of(s.finished.size()), stage_of(s.finished.size()), steps_of(s.finished.size()),
+      nmse_of(s.finished.size()), seconds_of(s.finished.size());
+  for (size_t i = 0; i < s.finished.size(); ++i) {
+    layer_of(i) = s.finished[i].layer;
+    stage_of(i) = s.finished[i].stage;
+    steps_of(i) = static_cast<double>(s.finished[i].steps);
+    nmse_of(i) = s.finished[i].best_validation_nmse_db;
+    seconds_of(i) = s.finished[i].seconds;
+  }
+  c.vectors = {{"best_parameters", s.best_parameters.template cast<double>()}, {"finished_layer", layer_of},
+               {"finished_stage", stage_of}, {"finished_steps", steps_of}, {"finished_nmse", nmse_of},
+               {"finished_seconds", seconds_of}};
+  SaveCheckpoint(path.string(), c);
+}
+
+template <typename Scalar>
+void LoadState(const fs::path& path, const Options& o, std::uint64_t seed, UnrolledNetwork<Scalar>& net,
+               StagewiseState<Scalar>& s, Rng& rng) {
+  const Checkpoint<Scalar> c = LoadCheckpoint<Scalar>(path.string());
+  RequireSameConfig(c, ConfigPairs(o, seed));
+  RestoreParameters(c, net.parameters());
+  s.layer = c.Integer("layer");
+  s.stage = static_cast<int>(c.Integer("stage"));
+  s.stage_step = c.Integer("stage_step");
+  s.since_improvement = c.Integer("since_improvement");
+  s.total_steps = c.Integer("total_steps");
+  s.done = c.Integer("done") != 0;
+  s.best_validation_nmse_db = c.Real("best_validation_nmse_db");
+  s.seconds = c.Real("seconds");
+  s.optimizer = c.optimizer_state;
+  s.best_parameters = c.Vector("best_parameters").template cast<Scalar>();
+  const Eigen::VectorXd& layer_of = c.Vector("finished_layer");
+  for (Index i = 0; i < layer_of.size(); ++i) {
+    s.finished.push_back({static_cast<Index>(layer_of(i)), static_cast<int>(c.Vector("finished_stage")(i)),
+                          static_cast<std::int64_t>(c.Vector("finished_steps")(i)), c.Vector("finished_nmse")(i),
+                          c.Vector("finished_seconds")(i)});
+  }
+  DeserializeRng(c.String("batch_rng"), rng);
+}
+
+template <typename Scalar>
+int Run(const Options& o, const cli::CommonOptions& common) {
+  EnsureDirectory(common.output);
+  const fs::path out(common.output);
+  const bool progress = !o.quiet && isatty(STDERR_FILENO);
+  Problem<Scalar> p;
+  Rng matrix_rng(common.seed), test_rng(common.seed + 1), validation_rng(common.seed + 2), batch_rng(common.seed + 3);
+  if (!o.matrix_path.empty()) {
+    p.a = std::make_shared<const MatrixX<Scalar>>(ReadNpyMatrix<Scalar>(o.matrix_path));
+    RequireFinite(*p.a, o.matrix_path);
+  } else {
+    MeasurementMatrixOptions mo;
+    mo.condition_number = o.condition_number;
+    p.a = std::make_shared<const MatrixX<Scalar>>(GaussianMeasurementMatrix<Scalar>(250, 500, matrix_rng, mo));
+  }
+  const Index n = p.a->cols();
+  p.lipschitz = EstimateLipschitz<Scalar>(*p.a);  // 1.001 ||A||_2^2
+  if (!o.test_signals_path.empty()) {
+    p.test_x = ReadNpyMatrix<Scalar>(o.test_signals_path);
+    RequireFinite(p.test_x, o.test_signals_path);
+    if (p.test_x.rows() != n) {
+      throw Error(o.test_signals_path + ": test signals have " + std::to_string(p.test_x.rows()) +
+                  " rows, the matrix has " + std::to_string(n) + " columns");
+    }
+  } else {
+    p.test_x = BernoulliGaussian<Scalar>(n, 1000, o.sparsity, test_rng);
+  }
+  p.test_b = Measure<Scalar>(*p.a, p.test_x, o.snr_db, test_rng);
+  std::printf("sparse_recovery: model %s, K = %lld, A %lldx%lld (%s), %lld test signals, SNR %s dB, schedule %s\n",
+              o.model.c_str(), static_cast<long long>(o.layers), static_cast<long long>(p.a->rows()),
+              static_cast<long long>(n), o.matrix_path.empty() ? "generated" : o.matrix_path.c_str(),
+              static_cast<long long>(p.test_x.cols()), FormatNumber(o.snr_db).c_str(), o.schedule.c_str());
+
+  const std::vector<double> ista = LassoCurve(p, LassoSolverOptions::Method::kIsta, o.baseline_lambda, o.layers);
+  const std::vector<double> fista = LassoCurve(p, LassoSolverOptions::Method::kFista, o.baseline_lambda, o.layers);
+  std::vector<double> curve;
+  double train_seconds = 0.0;
+  Index num_params = 0;
+  std::string training_report = "none (untrained baseline)";
+  int exit_code = cli::kExitOk;
+  if (o.model == "ista" || o.model == "fista") {
+    curve = o.model == "ista" ? ista : fista;
+  } else {
+    auto net = BuildModel<Scalar>(o, p);
+    num_params = net->parameters().size();
+    const std::vector<double> untrained = NmsePerLayer(*net, p);
+    std::printf("parameters: %lld; untrained NMSE at layer %lld: %.2f dB\n", static_cast<long long>(num_params),
+                static_cast<long long>(o.layers), untrained.back());
+    BatchSource<Scalar> source = [&](std::int64_t, MatrixX<Scalar>& inputs, MatrixX<Scalar>& targets) {
+      targets = BernoulliGaussian<Scalar>(n, o.batch_size, o.sparsity, batch_rng);
+      inputs = Measure<Scalar>(*p.a, targets, o.snr_db, batch_rng);
+    };
+    const auto start = std::chrono::steady_clock::now();
+    auto minutes = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60.0; };
+    InstallInterruptHandler();
+    if (o.schedule == "stagewise") {
+      const MatrixX<Scalar> val_x = BernoulliGaussian<Scalar>(n, o.validation_samples, o.sparsity, validation_rng);
+      const MatrixX<Scalar> val_b = Measure<Scalar>(*p.a, val_x, o.snr_db, validation_rng);
+      StagewiseOptions so;
+      so.base_learning_rate = o.learning_rate;
+      so.validate_every = o.validate_every;
+      so.patience = o.patience;
+      so.max_steps_per_stage = o.max_steps_per_stage;
+      StagewiseState<Scalar> state;
+      const fs::path checkpoint = out / "checkpoint.ckpt";
+      if (o.resume && fs::exists(checkpoint)) {
+        LoadState(checkpoint, o, common.seed, *net, state, batch_rng);
+        std::printf("resumed from %s: layer %lld, stage %d, %lld steps done\n", checkpoint.string().c_str(),
+                    static_cast<long long>(state.layer), state.stage, static_cast<long long>(state.total_steps));
+      }
+      StagewiseCallbacks<Scalar> callbacks;
+      callbacks.on_progress = [&](const StagewiseProgress& pr) {
+        if (!progress) return;
+        std::fprintf(stderr, "\r  layer %2lld/%lld stage %d step %7lld  loss %.3e  val %7.2f dB (best %7.2f)  %6.1fs ",
+                     static_cast<long long>(pr.layer), static_cast<long long>(pr.depth), pr.stage,
+                     static_cast<long long>(pr.stage_step), pr.loss, pr.validation_nmse_db, pr.best_validation_nmse_db,
+                     pr.seconds);
+      };
+      callbacks.should_stop = [&] {
+        return InterruptRequested() || (o.budget_minutes > 0 && minutes() >= o.budget_minutes) ||
+               (o.budget_steps > 0 && state.total_steps >= o.budget_steps);
+      };
+      callbacks.on_checkpoint = [&](const StagewiseState<Scalar>& s) {
+        SaveState(checkpoint, o, common.seed, *net, s, batch_rng);
+        if (!o.quiet) {
+          std::fprintf(stderr, "%s  layer %lld stage %d done: best validation %.2f dB (%lld steps total)\n",
+                       progress ? "\n" : "", static_cast<long long>(s.finished.empty() ? 0 : s.finished.back().layer),
+                       s.finished.empty() ? 0 : s.finished.back().stage,
+                       s.finished.empty() ? 0.0 : s.finished.back().best_validation_nmse_db,
+                       static_cast<long long>(s.total_steps));
+        }
+      };
+      const StagewiseSummary summary = TrainStagewise<Scalar>(*net, source, val_b, val_x, so, state, callbacks);
+      train_seconds = summary.seconds;
+      training_report = summary.BriefReport();
+      if (summary.termination == StagewiseSummary::Termination::kStopped) {
+        std::printf("%s\ncheckpoint saved to %s; continue with --resume\n", training_report.c_str(),
+                    checkpoint.string().c_str());
+        exit_code = InterruptRequested() ? 130 : cli::kExitOk;
+      } else if (summary.termination == StagewiseSummary::Termination::kDiverged) {
+        exit_code = cli::kExitFailure;
+      }
+    } else if (o.schedule == "end-to-end") {
+      TrainerOptions to;
+      to.steps = o.budget_steps > 0 ? o.budget_steps : 20000;
+      to.loss = LossKind::kHalfSquaredError;
+      to.schedule.kind = LearningRateSchedule::Kind::kCosine;
+      to.schedule.base = o.learning_rate;
+      to.schedule.total_steps = to.steps;
+      to.schedule.min_lr = 0.01 * o.learning_rate;
+      to.log_every = progress ? 100 : 0;
+      const TrainingSummary s = TrainSupervised<Scalar>(*net, source, to, [&](const TrainingProgress& pr) {
+        std::fprintf(stderr, "\r  step %7lld  loss %.3e  lr %.2e  %6.1fs ", static_cast<long long>(pr.step), pr.loss,
+                     pr.learning_rate, pr.seconds);
+      });
+      train_seconds = s.seconds;
+      training_report = s.BriefReport();
+      if (s.termination != TrainingSummary::Termination::kCompleted) exit_code = cli::kExitFailure;
+    } else {
+      if constexpr (std::is_same_v<Scalar, double>) {
+        cli::Require(num_params <= 200, "schedule", "ceres is for small-parameter models (alista, admm, or few layers)");
+        const MatrixX<Scalar> train_x = BernoulliGaussian<Scalar>(n, o.ceres_samples, o.sparsity, batch_rng);
+        const MatrixX<Scalar> train_b = Measure<Scalar>(*p.a, train_x, o.snr_db, batch_rng);
+        CeresTrainerOptions co;
+        co.method = ParseCeresTrainerMethod(o.ceres_method);
+        co.max_iterations = 200;
+        const CeresTrainerSummary s = TrainWithCeres(*net, train_b, train_x, co);
+        train_seconds = s.seconds;
+        training_report = s.BriefReport();
+      } else {
+        throw Error("--schedule ceres needs --precision double");
+      }
+    }
+    if (progress) std::fprintf(stderr, "\n");
+    std::cout << training_report << "\n";
+    net->set_active_depth(net->depth());  // a stopped stage-wise run may have fewer active layers
+    curve = NmsePerLayer(*net, p);
+    WriteNpy<Scalar>((out / "parameters.npy").string(),
+                     Eigen::Map<const MatrixX<Scalar>>(net->parameters().Flat().data(), num_params, 1));
+  }
+
+  CsvTable csv({"layer", o.model, "ista", "fista"});
+  for (Index k = 0; k < o.layers; ++k) {
+    const auto i = static_cast<size_t>(k);
+    csv.AddRow(std::vector<double>{static_cast<double>(k + 1), curve[i], ista[i], fista[i]});
+  }
+  csv.Save((out / "nmse_per_layer.csv").string());
+  std::vector<double> axis(static_cast<size_t>(o.layers));
+  for (Index k = 0; k < o.layers; ++k) axis[static_cast<size_t>(k)] = static_cast<double>(k + 1);
+  PlotOptions plot;
+  plot.title = o.model + " on A " + std::to_string(p.a->rows()) + "x" + std::to_string(n) + ", SNR " + FormatNumber(o.snr_db) + " dB";
+  plot.x_label = "layer / iteration";
+  plot.y_label = "test NMSE (dB)";
+  std::vector<double> shown = curve;
+  for (double& v : shown) v = std::min(v, 20.0);
+  SaveSvgPlot((out / "nmse_vs_layer.svg").string(), plot,
+              {{o.model, axis, shown, SeriesStyle::kLineMarkers, ""},
+               {"ISTA (lambda " + FormatNumber(o.baseline_lambda) + ")", axis, ista, SeriesStyle::kLineMarkers, ""},
+               {"FISTA (lambda " + FormatNumber(o.baseline_lambda) + ")", axis, fista, SeriesStyle::kLineMarkers, ""}});
+  JsonObject json;
+  json.Set("experiment", "sparse_recovery").Set("model", o.model).Set("layers", static_cast<long long>(o.layers))
+      .Set("snr_db", o.snr_db).Set("schedule", o.schedule).Set("nmse_db_per_layer", curve)
+      .Set("nmse_db_final", curve.back()).Set("train_seconds", train_seconds)
+      .Set("num_params", static_cast<long long>(num_params)).Set("training_report", training_report)
+      .Set("fista_nmse_db_final", fista.back()).Set("ista_nmse_db_final", ista.back())
+      .Set("seed", static_cast<long long>(common.seed));
+  json.Save((out / "summary.json").string());
+  std::printf("test NMSE at layer %lld: %s %.2f dB (ISTA %.2f, FISTA %.2f at lambda %g); results in %s/\n",
+              static_cast<long long>(o.layers), o.model.c_str(), curve.back(), ista.back(), fista.back(),
+              o.baseline_lambda, out.string().c_str());
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string program = "sparse_recovery";
+  Options o;
+  o.matrix_path = DefaultShared("A_m250_n500.npy");
+  o.test_signals_path = DefaultShared("xtest_n500_p10.npy");
+  cli::CommonOptions common;
+  std::string precision = "float";
+  std::string snr_text = "inf";
+  cli::po::options_description desc("Options");
+  cli::AddCommonOptions(desc, common, "results/sparse_recovery");
+  desc.add_options()
+      ("model", cli::Default(&o.model), "ista, fista, lista, lista-ss, lista-cp, lista-cpss, tilista, alista, admm")
+      ("layers", cli::Default(&o.layers), "K")
+      ("matrix", cli::Default(&o.matrix_path), "A (.npy; default the shared 250x500 benchmark matrix when present; 'none' = generate a 250x500 Gaussian A)")
+      ("test-signals", cli::Default(&o.test_signals_path), "test signals (.npy, one per column; default the shared set; 'none' = generate 1000)")
+      ("snr", cli::Default(&snr_text), "measurement SNR in dB, or inf")
+      ("condition-number", cli::Default(&o.condition_number), "for a generated A: prescribed condition number (0 = natural)")
+      ("sparsity", cli::Default(&o.sparsity), "Bernoulli-Gaussian p of training/validation signals")
+      ("schedule", cli::Default(&o.schedule), "stagewise, end-to-end or ceres")
+      ("lambda", cli::Default(&o.lambda), "lambda of the ISTA-style initialisation (theta = lambda / L)")
+      ("baseline-lambda", cli::Default(&o.baseline_lambda), "lambda of the ISTA/FISTA reference curves")
+      ("support-p", cli::Default(&o.support_p), "support selection: percent added per layer")
+      ("support-p-max", cli::Default(&o.support_p_max), "support selection: maximum percent")
+      ("lr", cli::Default(&o.learning_rate), "lr0 (stage-wise) or peak lr (end-to-end)")
+      ("batch-size", cli::Default(&o.batch_size), "fresh training samples per step")
+      ("validation-samples", cli::Default(&o.validation_samples), "fixed validation set size")
+      ("validate-every", cli::Default(&o.validate_every), "steps between validations")
+      ("patience", cli::Default(&o.patience), "stage ends after this many steps without validation improvement")
+      ("max-steps-per-stage", cli::Default(&o.max_steps_per_stage), "step cap per stage")
+      ("budget-steps", cli::Default(&o.budget_steps), "stop (with a checkpoint) after this many steps; 0 = none")
+      ("budget-minutes", cli::Default(&o.budget_minutes), "stop (with a checkpoint) after this many minutes; 0 = none")
+      ("ceres-method", cli::Default(&o.ceres_method), "lm or lbfgs (with --schedule ceres)")
+      ("ceres-samples", cli::Default(&o.ceres_samples), "fixed training set size for --schedule ceres")
+      ("precision", cli::Default(&precision), "float or double")
+      ("resume", cli::po::bool_switch(&o.resume), "continue from <output>/checkpoint.ckpt")
+      ("quiet", cli::po::bool_switch(&o.quiet), "no progress output");
+  if (auto code = cli::Parse(argc, argv, desc, program, "train and evaluate LISTA-family models on sparse recovery", common)) {
+    return *code;
+  }
+  return cli::RunExperiment(program, [&] {
+    try {
+      size_t used = 0;
+      o.snr_db = snr_text == "inf" ? std::numeric_limits<double>::infinity() : std::stod(snr_text, &used);
+      if (snr_text != "inf" && used != snr_text.size()) throw std::invalid_argument(snr_text);
+    } catch (const std::exception&) {
+      throw Error("--snr: '" + snr_text + "' is not a number or inf");
+    }
+    cli::Require(!std::isnan(o.snr_db), "snr", "must be a number or inf");
+    if (o.matrix_path == "none") o.matrix_path.clear();            // generate A
+    if (o.test_signals_path == "none") o.test_signals_path.clear();  // generate the test set
+    cli::Require(o.layers > 0, "layers", "must be > 0");
+    cli::Require(o.schedule == "stagewise" || o.schedule == "end-to-end" || o.schedule == "ceres", "schedule",
+                 "must be stagewise, end-to-end or ceres");
+    cli::Require(o.sparsity > 0 && o.sparsity <= 1, "sparsity", "must be in (0, 1]");
+    cli::Require(o.batch_size > 0 && o.validation_samples > 0, "batch-size", "sizes must be > 0");
+    cli::Require(o.budget_steps >= 0 && o.budget_minutes >= 0, "budget-steps", "budgets must be >= 0");
+    if (precision == "double") return Run<double>(o, common);
+    cli::Require(precision == "float", "precision", "must be float or double");
+    if (o.schedule == "ceres") throw Error("--schedule ceres needs --precision double");
+    return Run<float>(o, common);
+  });
+}
