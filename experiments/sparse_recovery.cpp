@@ -67,6 +67,7 @@ struct Options {
   std::int64_t validate_every = 50;
   std::int64_t patience = 2000;
   std::int64_t max_steps_per_stage = 20000;
+  double min_improvement_db = 0.0;
   std::int64_t budget_steps = 0;      // 0 = no step budget
   double budget_minutes = 0.0;        // 0 = no time budget
   std::string ceres_method = "lm";
@@ -96,6 +97,7 @@ std::vector<std::pair<std::string, std::string>> ConfigPairs(const Options& o, s
           {"validate_every", std::to_string(o.validate_every)},
           {"patience", std::to_string(o.patience)},
           {"max_steps_per_stage", std::to_string(o.max_steps_per_stage)},
+          {"min_improvement_db", FormatNumber(o.min_improvement_db)},
           {"seed", std::to_string(seed)}};
 }
 
@@ -296,6 +298,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
       so.validate_every = o.validate_every;
       so.patience = o.patience;
       so.max_steps_per_stage = o.max_steps_per_stage;
+      so.min_improvement_db = o.min_improvement_db;
       StagewiseState<Scalar> state;
       const fs::path checkpoint = out / "checkpoint.ckpt";
       if (o.resume && fs::exists(checkpoint)) {
@@ -437,6 +440,7 @@ int main(int argc, char** argv) {
       ("validate-every", cli::Default(&o.validate_every), "steps between validations")
       ("patience", cli::Default(&o.patience), "stage ends after this many steps without validation improvement")
       ("max-steps-per-stage", cli::Default(&o.max_steps_per_stage), "step cap per stage")
+      ("min-improvement-db", cli::Default(&o.min_improvement_db), "validation gain (dB) that resets the patience window")
       ("budget-steps", cli::Default(&o.budget_steps), "stop (with a checkpoint) after this many steps; 0 = none")
       ("budget-minutes", cli::Default(&o.budget_minutes), "stop (with a checkpoint) after this many minutes; 0 = none")
       ("ceres-method", cli::Default(&o.ceres_method), "lm or lbfgs (with --schedule ceres)")

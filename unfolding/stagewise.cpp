@@ -23,6 +23,7 @@ bool StagewiseOptions::IsValid(std::string* error) const {
   if (patience < validate_every) return fail("stage-wise: patience must be >= validate_every");
   if (max_steps_per_stage < 1) return fail("stage-wise: max_steps_per_stage must be >= 1");
   if (!(clip_norm >= 0.0)) return fail("stage-wise: clip_norm must be >= 0");
+  if (!(min_improvement_db >= 0.0)) return fail("stage-wise: min_improvement_db must be >= 0");
   return adam.IsValid(error);
 }
 
@@ -138,9 +139,15 @@ StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<
       if (state.stage_step % options.validate_every == 0) {
         const double nmse = ValidationNmse(net, validation_inputs, validation_targets);
         if (nmse < state.best_validation_nmse_db) {
+          // Keep the best parameters on any improvement; reset the patience
+          // window only on a significant one.
+          if (nmse < state.best_validation_nmse_db - options.min_improvement_db) {
+            state.since_improvement = 0;
+          } else {
+            state.since_improvement += options.validate_every;
+          }
           state.best_validation_nmse_db = nmse;
           state.best_parameters = params;
-          state.since_improvement = 0;
         } else {
           state.since_improvement += options.validate_every;
         }
