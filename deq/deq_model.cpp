@@ -58,6 +58,31 @@ std::string DeqBackwardSummary::BriefReport() const {
   return out.str();
 }
 
+// ------------------------------------------------------------------ shared backprop
+
+namespace {
+
+// Backpropagates through stored steps z_{i+1} = (1 - beta) z_i + beta f(z_i)
+// (phantom gradient and full unrolling): grad_params and grad_input (when
+// non-null) accumulate; returns dL/dz_0.
+template <typename Scalar>
+MatrixX<Scalar> BackpropDampedSteps(const std::vector<std::unique_ptr<Linearization<Scalar>>>& steps, double damping,
+                                    ConstMatRef<Scalar> g, MatRef<Scalar>* grad_input, VecRef<Scalar>* grad_params) {
+  const Scalar beta = static_cast<Scalar>(damping);
+  MatrixX<Scalar> current = g;
+  MatrixX<Scalar> through_f(current.rows(), current.cols()), scaled(current.rows(), current.cols());
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    scaled = beta * current;
+    if (grad_params != nullptr) (*it)->VjpParams(scaled, *grad_params);
+    if (grad_input != nullptr) (*it)->VjpInput(scaled, *grad_input);
+    (*it)->VjpState(scaled, through_f);
+    current = (Scalar(1) - beta) * current + through_f;
+  }
+  return current;
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ IFT, JFB, phantom
 
 template <typename Scalar>
@@ -117,17 +142,8 @@ class DeqModel<Scalar>::ImplicitLin final : public Linearization<Scalar> {
   // Exact backprop through z_{i+1} = (1 - l) z_i + l f(z_i), i = 0..k-1, z_0 = z*.
   void PhantomBackward(ConstMatRef<Scalar> g, MatRef<Scalar>* grad_input, VecRef<Scalar>* grad_params) const {
     RequireShape(g, z_star_.rows(), z_star_.cols(), model_.name() + " cotangent");
-    const Scalar l = static_cast<Scalar>(model_.options_.phantom_damping);
-    MatrixX<Scalar> current = g;
-    MatrixX<Scalar> through_f(current.rows(), current.cols());
-    MatrixX<Scalar> scaled(current.rows(), current.cols());
-    for (auto it = phantom_.rbegin(); it != phantom_.rend(); ++it) {
-      scaled = l * current;
-      if (grad_params != nullptr) (*it)->VjpParams(scaled, *grad_params);
-      if (grad_input != nullptr) (*it)->VjpInput(scaled, *grad_input);
-      (*it)->VjpState(scaled, through_f);
-      current = (Scalar(1) - l) * current + through_f;
-    }
+    // dL/dz* is dropped: z* is treated as a constant (Geng et al.).
+    BackpropDampedSteps<Scalar>(phantom_, model_.options_.phantom_damping, g, grad_input, grad_params);
     DeqBackwardSummary& summary = model_.backward_summary_;
     summary = DeqBackwardSummary{};
     summary.mode = DeqBackward::kPhantom;
@@ -165,17 +181,8 @@ class DeqModel<Scalar>::UnrolledLin final : public Linearization<Scalar> {
   void Backward(ConstMatRef<Scalar> g, MatRef<Scalar>* grad_state, MatRef<Scalar>* grad_input,
                 VecRef<Scalar>* grad_params) const {
     RequireShape(g, value_.rows(), value_.cols(), model_.name() + " cotangent");
-    const Scalar beta = static_cast<Scalar>(model_.options_.forward.damping);
-    MatrixX<Scalar> current = g;
-    MatrixX<Scalar> through_f(current.rows(), current.cols()), scaled(current.rows(), current.cols());
-    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
-      scaled = beta * current;
-      if (grad_params != nullptr) (*it)->VjpParams(scaled, *grad_params);
-      if (grad_input != nullptr) (*it)->VjpInput(scaled, *grad_input);
-      (*it)->VjpState(scaled, through_f);
-      current = (Scalar(1) - beta) * current + through_f;
-    }
-    if (grad_state != nullptr) *grad_state = current;
+    MatrixX<Scalar> start = BackpropDampedSteps<Scalar>(steps_, model_.options_.forward.damping, g, grad_input, grad_params);
+    if (grad_state != nullptr) *grad_state = start;
     DeqBackwardSummary& summary = model_.backward_summary_;
     summary = DeqBackwardSummary{};
     summary.mode = DeqBackward::kUnrolled;

@@ -9,26 +9,19 @@
 #include "unfolding/ista.hpp"
 #include "unfolding/unrolled_network.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 
 using namespace implicit;
+using implicit::test::RandomMatrix;
+using implicit::test::RequirePassed;
+using implicit::test::CheckKkt;
+
 
 namespace {
-
-Eigen::MatrixXd RandomMatrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
-}
-
-void RequirePassed(const OperatorGradientCheck& check) {
-  INFO(check.Report());
-  CHECK(check.passed());
-}
 
 // Fraction of the soft threshold's inputs v that are above the threshold. The
 // layer's output gives v back: u+ = v - z+, so v = z+ + u+.
@@ -37,20 +30,6 @@ double ActiveFraction(const AdmmLayer<double>& layer, const Eigen::MatrixXd& sta
   layer.Forward(state, b, out);
   const Index n = layer.signal_dim();
   return static_cast<double>((out.topRows(n).array() != 0.0).count()) / static_cast<double>(n * state.cols());
-}
-
-// LASSO optimality (as in tests/test_lasso.cpp): ||A^T (b - A x)||_inf <= lambda (1 + 1e-4),
-// and A_i^T (b - A x) = lambda sign(x_i) on the support.
-void CheckKkt(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b, const Eigen::MatrixXd& x, double lambda) {
-  const Eigen::MatrixXd correlation = a.transpose() * (b - a * x);
-  for (Index j = 0; j < x.cols(); ++j) {
-    CHECK(correlation.col(j).cwiseAbs().maxCoeff() <= lambda * (1.0 + 1e-4));
-    for (Index i = 0; i < x.rows(); ++i) {
-      if (x(i, j) != 0.0) {
-        CHECK(correlation(i, j) == doctest::Approx(lambda * (x(i, j) > 0 ? 1.0 : -1.0)).epsilon(1e-4));
-      }
-    }
-  }
 }
 
 }  // namespace

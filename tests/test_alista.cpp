@@ -6,6 +6,8 @@
 #include "core/npy.hpp"
 #include "unfolding/alista.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,21 +15,11 @@
 #include <filesystem>
 
 using namespace implicit;
+using implicit::test::RandomMatrix;
+using implicit::test::SharedDir;
+
 
 namespace {
-
-std::string SharedDir() {
-  if (const char* env = std::getenv("IMPLICIT_SHARED_DIR")) return env;
-  return IMPLICIT_SHARED_DIR;
-}
-
-Eigen::MatrixXd RandomMatrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
-}
 
 double MaxDiagonalError(const Eigen::MatrixXd& w, const Eigen::MatrixXd& a) {
   return ((w.transpose() * a).diagonal().array() - 1.0).abs().maxCoeff();

@@ -7,21 +7,17 @@
 #include "unfolding/ista.hpp"
 #include "unfolding/prox_gradient.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <limits>
 
 using namespace implicit;
+using implicit::test::RandomMatrix;
+
 
 namespace {
-
-Eigen::MatrixXd RandomMatrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
-}
 
 // The sparse-recovery DEQ cell with ISTA's weights (a known-stable start).
 struct SparseProblem {

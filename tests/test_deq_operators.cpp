@@ -12,27 +12,19 @@
 #include "unfolding/ista.hpp"
 #include "unfolding/unrolled_network.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 
 using namespace implicit;
+using implicit::test::RandomMatrix;
+using implicit::test::RequirePassed;
+
 
 namespace {
-
-Eigen::MatrixXd RandomMatrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
-}
-
-void RequirePassed(const OperatorGradientCheck& check) {
-  INFO(check.Report());
-  CHECK(check.passed());
-}
 
 double ActiveFraction(const Eigen::MatrixXd& m) {
   return static_cast<double>((m.array() > 0.0).count()) / static_cast<double>(m.size());

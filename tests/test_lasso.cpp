@@ -7,33 +7,19 @@
 #include "unfolding/lista.hpp"
 #include "unfolding/unrolled_network.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
 #include <filesystem>
 
 using namespace implicit;
+using implicit::test::CheckKkt;
+using implicit::test::SharedDir;
+
 
 namespace {
-
-std::string SharedDir() {
-  if (const char* env = std::getenv("IMPLICIT_SHARED_DIR")) return env;
-  return IMPLICIT_SHARED_DIR;
-}
-
-// LASSO optimality: ||A^T (b - A x)||_inf <= lambda (1 + tol), and on the
-// support A_i^T (b - A x) = lambda sign(x_i).
-void CheckKkt(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b, const Eigen::MatrixXd& x, double lambda) {
-  const Eigen::MatrixXd correlation = a.transpose() * (b - a * x);
-  for (Index j = 0; j < x.cols(); ++j) {
-    CHECK(correlation.col(j).cwiseAbs().maxCoeff() <= lambda * (1.0 + 1e-4));
-    for (Index i = 0; i < x.rows(); ++i) {
-      if (x(i, j) != 0.0) {
-        CHECK(correlation(i, j) == doctest::Approx(lambda * (x(i, j) > 0 ? 1.0 : -1.0)).epsilon(1e-4));
-      }
-    }
-  }
-}
 
 }  // namespace
 

@@ -8,26 +8,18 @@
 #include "unfolding/prox_gradient.hpp"
 #include "unfolding/unrolled_network.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <limits>
 
 using namespace implicit;
+using implicit::test::RandomMatrix;
+using implicit::test::RequirePassed;
+
 
 namespace {
-
-Eigen::MatrixXd RandomMatrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
-}
-
-void RequirePassed(const OperatorGradientCheck& check) {
-  INFO(check.Report());
-  CHECK(check.passed());
-}
 
 std::unique_ptr<ListaLayer<double>> MakeLista(Index n, Index m, bool per_coordinate, Rng& rng) {
   auto layer = std::make_unique<ListaLayer<double>>(ListaLayerConfig{n, m, per_coordinate});
