@@ -72,6 +72,7 @@ struct Options {
   double budget_minutes = 0.0;        // 0 = no time budget
   std::string ceres_method = "lm";
   Index ceres_samples = 1000;
+  double ceres_target_db = std::numeric_limits<double>::quiet_NaN();  // stop when test NMSE reaches it
   bool resume = false;
   bool quiet = false;
 };
@@ -362,9 +363,19 @@ int Run(const Options& o, const cli::CommonOptions& common) {
         CeresTrainerOptions co;
         co.method = ParseCeresTrainerMethod(o.ceres_method);
         co.max_iterations = 200;
+        // Test NMSE after every Ceres iteration: the wall time to reach a
+        // target (e.g. the Adam result) is read off this trace.
+        co.metric = [&] { return NmsePerLayer(*net, p).back(); };
+        if (!std::isnan(o.ceres_target_db)) co.stop_when = [&](double nmse) { return nmse <= o.ceres_target_db; };
         const CeresTrainerSummary s = TrainWithCeres(*net, train_b, train_x, co);
         train_seconds = s.seconds;
         training_report = s.BriefReport();
+        CsvTable trace({"iteration", "seconds", "loss", "test_nmse_db"});
+        for (size_t i = 0; i < s.loss_trace.size(); ++i) {
+          trace.AddRow(std::vector<double>{static_cast<double>(i), s.time_trace[i], s.loss_trace[i],
+                                           i < s.metric_trace.size() ? s.metric_trace[i] : std::nan("")});
+        }
+        trace.Save((out / "ceres_trace.csv").string());
       } else {
         throw Error("--schedule ceres needs --precision double");
       }
@@ -445,6 +456,7 @@ int main(int argc, char** argv) {
       ("budget-minutes", cli::Default(&o.budget_minutes), "stop (with a checkpoint) after this many minutes; 0 = none")
       ("ceres-method", cli::Default(&o.ceres_method), "lm or lbfgs (with --schedule ceres)")
       ("ceres-samples", cli::Default(&o.ceres_samples), "fixed training set size for --schedule ceres")
+      ("ceres-target-db", cli::po::value(&o.ceres_target_db), "with --schedule ceres: stop once the test NMSE is <= this (dB)")
       ("precision", cli::Default(&precision), "float or double")
       ("resume", cli::po::bool_switch(&o.resume), "continue from <output>/checkpoint.ckpt")
       ("quiet", cli::po::bool_switch(&o.quiet), "no progress output");
