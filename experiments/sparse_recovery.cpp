@@ -72,6 +72,7 @@ struct Options {
   double budget_minutes = 0.0;        // 0 = no time budget
   std::string ceres_method = "lm";
   Index ceres_samples = 1000;
+  int ceres_iterations = 200;
   double ceres_target_db = std::numeric_limits<double>::quiet_NaN();  // stop when test NMSE reaches it
   bool resume = false;
   bool quiet = false;
@@ -362,7 +363,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
         const MatrixX<Scalar> train_b = Measure<Scalar>(*p.a, train_x, o.snr_db, batch_rng);
         CeresTrainerOptions co;
         co.method = ParseCeresTrainerMethod(o.ceres_method);
-        co.max_iterations = 200;
+        co.max_iterations = o.ceres_iterations;
         // Test NMSE after every Ceres iteration: the wall time to reach a
         // target (e.g. the Adam result) is read off this trace.
         co.metric = [&] { return NmsePerLayer(*net, p).back(); };
@@ -456,6 +457,7 @@ int main(int argc, char** argv) {
       ("budget-minutes", cli::Default(&o.budget_minutes), "stop (with a checkpoint) after this many minutes; 0 = none")
       ("ceres-method", cli::Default(&o.ceres_method), "lm or lbfgs (with --schedule ceres)")
       ("ceres-samples", cli::Default(&o.ceres_samples), "fixed training set size for --schedule ceres")
+      ("ceres-iterations", cli::Default(&o.ceres_iterations), "Ceres iteration cap")
       ("ceres-target-db", cli::po::value(&o.ceres_target_db), "with --schedule ceres: stop once the test NMSE is <= this (dB)")
       ("precision", cli::Default(&precision), "float or double")
       ("resume", cli::po::bool_switch(&o.resume), "continue from <output>/checkpoint.ckpt")

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 using namespace implicit;
 using implicit::test::RandomMatrix;
@@ -201,7 +202,10 @@ TEST_CASE("ADMM layer rejects bad shapes and bad parameters") {
   CHECK_THROWS_AS(AdmmLayer<double>::Factorize(nan_a), Error);
   CHECK_THROWS_AS(AdmmLayer<double>::Factorize(Eigen::MatrixXd(0, 3)), Error);
 
-  // A learned rho pushed to <= 0 is reported, not silently used.
-  layer.parameters().Block(layer.parameters().Find("rho"))(0, 0) = -0.5;
+  // rho is learned as log(rho): any value of the block is a valid rho > 0;
+  // a non-finite one (a diverged optimiser) is reported, not silently used.
+  layer.parameters().Block(layer.parameters().Find("log_rho"))(0, 0) = -0.5;
+  CHECK(layer.rho() == doctest::Approx(std::exp(-0.5)));
+  layer.parameters().Block(layer.parameters().Find("log_rho"))(0, 0) = std::numeric_limits<double>::infinity();
   CHECK_THROWS_AS(layer.Forward(Eigen::MatrixXd::Zero(2 * n, 2), Eigen::MatrixXd::Zero(m, 2), out), Error);
 }

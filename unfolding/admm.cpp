@@ -83,8 +83,10 @@ class AdmmLayer<Scalar>::Lin final : public Linearization<Scalar> {
     Cotangents(g, &grad_theta_vec, gv, gc);
     const auto z = state_.topRows(n);
     const auto u = state_.bottomRows(n);
+    // The block holds log(rho) (rho stays > 0 under any optimiser step):
+    // dL/dlog(rho) = rho dL/drho.
     ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.rho_))(0, 0) +=
-        (gc.array() * (z.array() - u.array() - x_plus_.array())).sum();
+        op_.rho() * (gc.array() * (z.array() - u.array() - x_plus_.array())).sum();
     if (op_.config_.learn_relaxation) {
       ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.alpha_))(0, 0) +=
           (gv.array() * (x_plus_.array() - z.array())).sum();
@@ -148,10 +150,10 @@ AdmmLayer<Scalar>::AdmmLayer(FactorizationPtr factorization, double rho0, double
   if (!config_.learn_relaxation && alpha0 != 1.0) {
     throw Error("admm_layer: alpha0 != 1 needs config.learn_relaxation (otherwise alpha is fixed at 1)");
   }
-  rho_ = this->parameters_.AddBlock("rho", 1, 1);
+  rho_ = this->parameters_.AddBlock("log_rho", 1, 1);
   theta_ = this->parameters_.AddBlock("theta", 1, 1);
   if (config_.learn_relaxation) alpha_ = this->parameters_.AddBlock("alpha", 1, 1);
-  this->parameters_.Block(rho_)(0, 0) = static_cast<Scalar>(rho0);
+  this->parameters_.Block(rho_)(0, 0) = static_cast<Scalar>(std::log(rho0));
   this->parameters_.Block(theta_)(0, 0) = static_cast<Scalar>(theta0);
   if (config_.learn_relaxation) this->parameters_.Block(alpha_)(0, 0) = static_cast<Scalar>(alpha0);
 }

@@ -17,7 +17,8 @@
 // State = the stacked [z; u] (2n x B, z in rows 0..n-1, u in rows n..2n-1),
 // so one layer is a map on one state vector as the Operator contract
 // requires; the signal estimate is the z part. Input = b (m x B).
-// Learned blocks: "rho" 1 x 1, "theta" 1 x 1, and "alpha" 1 x 1 only when
+// Learned blocks: "log_rho" 1 x 1 (rho = exp(log_rho) > 0 whatever the
+// optimiser does; a plain "rho" block went negative in training), "theta" 1 x 1, and "alpha" 1 x 1 only when
 // config.learn_relaxation (otherwise alpha = 1, fixed).
 //
 // The ridge solve for ANY rho uses one cached eigendecomposition
@@ -47,6 +48,8 @@
 //   grad_u  = gv - rho gc                           ASSIGNS
 //   grad_b += A gc                                  ACCUMULATES
 #pragma once
+
+#include <cmath>
 
 #include "core/operator.hpp"
 #include "core/types.hpp"
@@ -109,7 +112,7 @@ class AdmmLayer final : public Operator<Scalar> {
   std::unique_ptr<Linearization<Scalar>> Linearize(ConstMatRef<Scalar> state,
                                                    ConstMatRef<Scalar> b) const override;
 
-  Scalar rho() const { return this->parameters_.Block(rho_)(0, 0); }
+  Scalar rho() const { return std::exp(this->parameters_.Block(rho_)(0, 0)); }
   Scalar theta() const { return this->parameters_.Block(theta_)(0, 0); }
   // The learned alpha, or 1 without learn_relaxation.
   Scalar alpha() const;
