@@ -53,7 +53,7 @@ for m in models + ["fista"]:
 table = "\n".join(rows)
 out = "docs/RESULTS.md"
 section = f"""
-## SNR {snr} dB (budget {minutes} min per model)
+## SNR {snr} dB (last run: {minutes} min per model; "training (min)" is the total over all resumed runs)
 
 | model | test NMSE at layer 16 (dB) | training (min) | parameters | training status |
 |---|---|---|---|---|
