@@ -7,6 +7,8 @@
 #include "core/checkpoint.hpp"
 #include "core/interrupt.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,34 +29,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace implicit;
+using implicit::test::TempDir;
+using implicit::test::Contains;
+
 using Config = std::vector<std::pair<std::string, std::string>>;
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() / ("implicit_test_checkpoint_" + std::to_string(::getpid()) +
-                                        "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string File(const std::string& name) const { return (dir_ / name).string(); }
-  std::vector<std::string> Entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
-
- private:
-  fs::path dir_;
-};
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -78,10 +56,6 @@ std::string ErrorOf(F&& f) {
   }
   FAIL_CHECK("expected an implicit::Error");
   return "";
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 template <typename T>

@@ -2,6 +2,8 @@
 #include "core/data.hpp"
 
 #include <Eigen/SVD>
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,23 +12,11 @@
 #include <vector>
 
 using namespace implicit;
+using implicit::test::ErrorMessage;
+using implicit::test::Contains;
+
 
 namespace {
-
-// Message of the Error thrown by f ("" if none is thrown).
-template <typename F>
-std::string ErrorMessage(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // s_max / s_min over the min(m, n) singular values.
 double ConditionNumber(const Eigen::MatrixXd& a) {

@@ -1,6 +1,8 @@
 // Tests of core/metrics: losses, their gradients, NMSE and support recovery.
 #include "core/metrics.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -8,22 +10,11 @@
 #include <string>
 
 using namespace implicit;
+using implicit::test::ErrorMessage;
+using implicit::test::Contains;
+
 
 namespace {
-
-template <typename F>
-std::string ErrorMessage(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // A 3x2 hand example (columns are samples):
 //   prediction = [1 2; 3 4; 5 6], target = [0 2; 1 5; 5 3]

@@ -6,6 +6,8 @@
 // were written by NumPy).
 #include "core/npy.hpp"
 
+#include "tests/test_util.hpp"
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -27,35 +29,9 @@ using implicit::Error;
 using implicit::Index;
 using implicit::MatrixX;
 using implicit::NpyArray;
-
-// A fresh directory under the system temp directory, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    dir_ = fs::temp_directory_path() /
-           ("implicit_test_npy_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(dir_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string File(const std::string& name) const { return (dir_ / name).string(); }
-  // Names of the entries of the directory (to check that no temp file is left).
-  std::vector<std::string> Entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
-
- private:
-  fs::path dir_;
-};
+using implicit::test::Contains;
+using implicit::test::ErrorMessage;
+using implicit::test::TempDir;
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -98,22 +74,6 @@ std::size_t HeaderSize(const std::string& bytes) {
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
   if (byte(6) == 1) return 10 + (byte(8) | (byte(9) << 8));
   return 12 + (byte(8) | (byte(9) << 8) | (byte(10) << 16) | (std::size_t{byte(11)} << 24));
-}
-
-// The message of the implicit::Error thrown by f (other exception types
-// propagate and fail the test).
-template <typename F>
-std::string ErrorMessage(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no implicit::Error thrown>";
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 // Checks that `expr` throws implicit::Error whose message names `path` and

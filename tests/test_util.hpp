@@ -6,9 +6,14 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
+#include <system_error>
+#include <vector>
 
 namespace implicit::test {
 
@@ -47,5 +52,48 @@ inline std::string SharedDir() {
   if (const char* env = std::getenv("IMPLICIT_SHARED_DIR")) return env;
   return IMPLICIT_SHARED_DIR;
 }
+
+// A fresh directory under the system temp directory, removed afterwards.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "implicit_test") {
+    std::random_device random;
+    dir_ = std::filesystem::temp_directory_path() /
+           (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
+    std::filesystem::create_directories(dir_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::string File(const std::string& name) const { return (dir_ / name).string(); }
+  // Names of the entries of the directory (to check that no temp file is left).
+  std::vector<std::string> Entries() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    return names;
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// The message of the implicit::Error thrown by f (other exception types
+// propagate and fail the test).
+template <typename F>
+std::string ErrorMessage(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no implicit::Error thrown>";
+}
+
+inline bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace implicit::test
