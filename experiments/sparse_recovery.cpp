@@ -70,6 +70,7 @@ struct Options {
   double min_improvement_db = 0.0;
   std::int64_t budget_steps = 0;      // 0 = no step budget
   double budget_minutes = 0.0;        // 0 = no time budget
+  double plan_minutes = 0.0;          // 0 = stage lengths set by patience and step cap only
   std::string ceres_method = "lm";
   Index ceres_samples = 1000;
   int ceres_iterations = 200;
@@ -301,6 +302,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
       so.patience = o.patience;
       so.max_steps_per_stage = o.max_steps_per_stage;
       so.min_improvement_db = o.min_improvement_db;
+      so.time_budget_seconds = o.plan_minutes * 60.0;
       StagewiseState<Scalar> state;
       const fs::path checkpoint = out / "checkpoint.ckpt";
       if (o.resume && fs::exists(checkpoint)) {
@@ -311,10 +313,11 @@ int Run(const Options& o, const cli::CommonOptions& common) {
       StagewiseCallbacks<Scalar> callbacks;
       callbacks.on_progress = [&](const StagewiseProgress& pr) {
         if (!progress) return;
-        std::fprintf(stderr, "\r  layer %2lld/%lld stage %d step %7lld  loss %.3e  val %7.2f dB (best %7.2f)  %6.1fs ",
+        std::fprintf(stderr,
+                     "\r  layer %2lld/%lld stage %d step %7lld  loss %.3e  val %7.2f dB (best %7.2f)  %6.1fs  ETA ~%.1f min ",
                      static_cast<long long>(pr.layer), static_cast<long long>(pr.depth), pr.stage,
                      static_cast<long long>(pr.stage_step), pr.loss, pr.validation_nmse_db, pr.best_validation_nmse_db,
-                     pr.seconds);
+                     pr.seconds, pr.eta_seconds / 60.0);
       };
       callbacks.should_stop = [&] {
         return InterruptRequested() || (o.budget_minutes > 0 && minutes() >= o.budget_minutes) ||
@@ -455,6 +458,9 @@ int main(int argc, char** argv) {
       ("min-improvement-db", cli::Default(&o.min_improvement_db), "validation gain (dB) that resets the patience window")
       ("budget-steps", cli::Default(&o.budget_steps), "stop (with a checkpoint) after this many steps; 0 = none")
       ("budget-minutes", cli::Default(&o.budget_minutes), "stop (with a checkpoint) after this many minutes; 0 = none")
+      ("plan-minutes", cli::Default(&o.plan_minutes),
+       "stage-wise: plan the stages to end training within this many minutes in all (across resumes): each stage "
+       "also ends when it has used its depth-weighted share of the time left; 0 = no plan")
       ("ceres-method", cli::Default(&o.ceres_method), "lm or lbfgs (with --schedule ceres)")
       ("ceres-samples", cli::Default(&o.ceres_samples), "fixed training set size for --schedule ceres")
       ("ceres-iterations", cli::Default(&o.ceres_iterations), "Ceres iteration cap")
@@ -482,6 +488,7 @@ int main(int argc, char** argv) {
     cli::Require(o.sparsity > 0 && o.sparsity <= 1, "sparsity", "must be in (0, 1]");
     cli::Require(o.batch_size > 0 && o.validation_samples > 0, "batch-size", "sizes must be > 0");
     cli::Require(o.budget_steps >= 0 && o.budget_minutes >= 0, "budget-steps", "budgets must be >= 0");
+    cli::Require(o.plan_minutes >= 0, "plan-minutes", "must be >= 0");
     if (precision == "double") return Run<double>(o, common);
     cli::Require(precision == "float", "precision", "must be float or double");
     if (o.schedule == "ceres") throw Error("--schedule ceres needs --precision double");

@@ -136,3 +136,32 @@ TEST_CASE("stage-wise options and resume state are validated") {
   state.layer = 7;
   CHECK_THROWS_AS(TrainStagewise<double>(*net, Source(s, rng), s.val_b, s.val_x, FastOptions(), state), Error);
 }
+
+TEST_CASE("a time plan trains every layer within the budget and the ETA is reported") {
+  const Small s = MakeSmall();
+  auto net = Build("lista-cpss", s, 4);
+  Rng rng(3);
+  StagewiseOptions o = FastOptions();
+  o.patience = 1000000;           // only the plan can end a stage
+  o.max_steps_per_stage = 1000000;
+  o.validate_every = 5;
+  o.time_budget_seconds = 1.5;
+  StagewiseState<double> state;
+  std::vector<double> etas;
+  StagewiseCallbacks<double> callbacks;
+  callbacks.on_progress = [&](const StagewiseProgress& p) { etas.push_back(p.eta_seconds); };
+  const StagewiseSummary summary = TrainStagewise<double>(*net, Source(s, rng), s.val_b, s.val_x, o, state, callbacks);
+  INFO(summary.BriefReport());
+  CHECK(summary.termination == StagewiseSummary::Termination::kCompleted);
+  CHECK(summary.stages.size() == 12);      // every layer got its stages
+  CHECK(summary.seconds < 1.5 + 1.0);     // slack: a stage ends at the first validation past its deadline
+  for (const StageRecord& r : summary.stages) CHECK(r.steps > 0);
+  REQUIRE(!etas.empty());
+  CHECK(etas.front() > 0.0);
+  CHECK(etas.front() <= 1.5);             // capped by the budget
+  CHECK(etas.back() < etas.front());
+  StagewiseOptions negative = o;
+  negative.time_budget_seconds = -1.0;
+  std::string error;
+  CHECK_FALSE(negative.IsValid(&error));
+}

@@ -24,6 +24,7 @@ bool StagewiseOptions::IsValid(std::string* error) const {
   if (max_steps_per_stage < 1) return fail("stage-wise: max_steps_per_stage must be >= 1");
   if (!(clip_norm >= 0.0)) return fail("stage-wise: clip_norm must be >= 0");
   if (!(min_improvement_db >= 0.0)) return fail("stage-wise: min_improvement_db must be >= 0");
+  if (!(time_budget_seconds >= 0.0)) return fail("stage-wise: time_budget_seconds must be >= 0");
   return adam.IsValid(error);
 }
 
@@ -98,6 +99,15 @@ StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<
   MatrixX<Scalar> inputs, targets, grad_out;
   VectorX<Scalar> grad(params.size()), compact, compact_grad;
   const int num_stages = static_cast<int>(options.stage_factors.size());
+  // Depth-weighted work of the stages from (layer, stage) to the end, the
+  // current one included (a stage at depth t counts t).
+  auto work_left = [&](Index layer, int stage) {
+    double w = static_cast<double>(layer) * (num_stages - stage);
+    for (Index t = layer + 1; t <= net.depth(); ++t) w += static_cast<double>(t) * num_stages;
+    return w;
+  };
+  // Measured cost of one step per layer of depth, for the ETA.
+  double timed_step_layers = 0.0, timed_seconds = 0.0;
 
   while (state.layer <= net.depth() && !state.done) {
     net.set_active_depth(state.layer);
@@ -116,6 +126,14 @@ StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<
     compact.resize(n_train);
     compact_grad.resize(n_train);
     const auto stage_start = std::chrono::steady_clock::now();
+    const std::int64_t steps_before_this_run = state.stage_step;  // > 0 when resuming inside the stage
+    // This stage's share of the time left (see StagewiseOptions).
+    double stage_deadline = std::numeric_limits<double>::infinity();
+    if (options.time_budget_seconds > 0.0) {
+      const double now = elapsed();
+      const double left = std::max(0.0, options.time_budget_seconds - now);
+      stage_deadline = now + left * static_cast<double>(state.layer) / work_left(state.layer, state.stage);
+    }
     bool stage_over = n_train == 0;
     while (!stage_over) {
       source(state.total_steps, inputs, targets);
@@ -151,11 +169,27 @@ StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<
         } else {
           state.since_improvement += options.validate_every;
         }
+        const double now = elapsed();
         if (callbacks.on_progress) {
+          const double stage_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
+          const double per_step_layer = (timed_seconds + stage_seconds) /
+                                        std::max(1.0, timed_step_layers + static_cast<double>((state.stage_step - steps_before_this_run) * state.layer));
+          double mean_steps = static_cast<double>(options.patience);
+          if (!state.finished.empty()) {
+            double sum = 0.0;
+            for (const StageRecord& r : state.finished) sum += static_cast<double>(r.steps);
+            mean_steps = sum / static_cast<double>(state.finished.size());
+          }
+          mean_steps = std::min(mean_steps, static_cast<double>(options.max_steps_per_stage));
+          const double this_stage = std::max(0.0, mean_steps - static_cast<double>(state.stage_step)) *
+                                    static_cast<double>(state.layer);
+          const double later = work_left(state.layer, state.stage) - static_cast<double>(state.layer);
+          double eta = (this_stage + later * mean_steps) * per_step_layer;
+          if (options.time_budget_seconds > 0.0) eta = std::min(eta, std::max(0.0, options.time_budget_seconds - now));
           callbacks.on_progress({state.layer, net.depth(), state.stage, state.stage_step, state.total_steps, loss, nmse,
-                                 state.best_validation_nmse_db, elapsed()});
+                                 state.best_validation_nmse_db, now, eta});
         }
-        stage_over = state.since_improvement >= options.patience;
+        stage_over = state.since_improvement >= options.patience || now >= stage_deadline;
       }
       stage_over = stage_over || state.stage_step >= options.max_steps_per_stage;
       if (!stage_over && callbacks.should_stop && callbacks.should_stop()) {
@@ -166,6 +200,8 @@ StagewiseSummary TrainStagewise(UnrolledNetwork<Scalar>& net, const BatchSource<
                                                                    ", stage " + std::to_string(state.stage));
       }
     }
+    timed_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
+    timed_step_layers += static_cast<double>((state.stage_step - steps_before_this_run) * state.layer);
     // End of stage: keep the best parameters seen, move on.
     if (state.best_parameters.size() == params.size()) params = state.best_parameters;
     state.finished.push_back({state.layer, state.stage, state.stage_step, state.best_validation_nmse_db,

@@ -40,6 +40,13 @@ struct StagewiseOptions {
   LossKind loss = LossKind::kHalfSquaredError;
   AdamOptions adam;                                  // learning_rate is set per stage
   double clip_norm = 0.0;
+  // Wall-time budget for the whole run (seconds, counted across resumes);
+  // 0 = none. With a budget, each stage also ends when it has used its share
+  // of the time left: share = left * t / sum over the stages still to run of
+  // their depth t (a step at depth t costs about t layers), so a run that is
+  // short of time trains every layer a little rather than the first layers
+  // fully and the last ones not at all.
+  double time_budget_seconds = 0.0;
   bool IsValid(std::string* error) const;
 };
 
@@ -77,6 +84,11 @@ struct StagewiseProgress {
   double validation_nmse_db = 0.0;
   double best_validation_nmse_db = 0.0;
   double seconds = 0.0;
+  // Estimated seconds until training ends: the stages still to run at the
+  // mean length (steps) of the stages finished so far (the patience window
+  // before any has finished) and the measured seconds per step and layer;
+  // capped by the time budget. A guess, shown as one.
+  double eta_seconds = 0.0;
 };
 
 struct StagewiseSummary {
