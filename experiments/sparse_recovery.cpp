@@ -25,6 +25,7 @@
 #include "core/plot.hpp"
 #include "core/results.hpp"
 #include "experiments/common/cli.hpp"
+#include "experiments/common/sparse_models.hpp"
 #include "unfolding/admm.hpp"
 #include "unfolding/alista.hpp"
 #include "unfolding/ceres_trainer.hpp"
@@ -71,6 +72,7 @@ struct Options {
   std::int64_t budget_steps = 0;      // 0 = no step budget
   double budget_minutes = 0.0;        // 0 = no time budget
   double plan_minutes = 0.0;          // 0 = stage lengths set by patience and step cap only
+  std::string init_from;              // lista(-ss) only: start from a trained lista-cp(ss) checkpoint
   std::string ceres_method = "lm";
   Index ceres_samples = 1000;
   int ceres_iterations = 200;
@@ -104,6 +106,49 @@ std::vector<std::pair<std::string, std::string>> ConfigPairs(const Options& o, s
           {"seed", std::to_string(seed)}};
 }
 
+std::vector<std::pair<std::string, std::string>> ConfigPairsWithInit(const Options& o, std::uint64_t seed) {
+  std::vector<std::pair<std::string, std::string>> pairs = ConfigPairs(o, seed);
+  // Only when used, so that checkpoints written before the option existed still resume.
+  if (!o.init_from.empty()) pairs.emplace_back("init_from", o.init_from);
+  return pairs;
+}
+
+// LISTA initialised from a trained LISTA-CP(SS) network. LISTA-CP's layer
+//   soft(z + gamma W (b - A z), theta) = soft(gamma W b + (I - gamma W A) z, theta)
+// is LISTA's soft(W1 b + W2 z, theta) with W1 = gamma W (n x m) and
+// W2 = I - gamma W A (n x n): the "weight coupling" that Chen et al. (NeurIPS
+// 2018, Theorem 1) show a converging LISTA must satisfy asymptotically. So
+// LISTA starts exactly at the trained LISTA-CP function and its extra freedom
+// (W2 off the coupling) can only be learned on top.
+template <typename Scalar>
+void InitializeListaFromCoupled(const Options& o, const std::shared_ptr<const MatrixX<Scalar>>& a, double lipschitz,
+                                UnrolledNetwork<Scalar>& net) {
+  const std::string expected = o.model == "lista" ? "lista-cp" : "lista-cpss";
+  cli::Require(o.model == "lista" || o.model == "lista-ss", "init-from",
+               "only lista (from lista-cp) and lista-ss (from lista-cpss) can be initialised from a checkpoint");
+  const LoadedSparseModel<Scalar> source = LoadSparseModel<Scalar>(o.init_from, a, lipschitz);
+  if (source.config.model != expected) {
+    throw Error(o.init_from + ": holds a '" + source.config.model + "' model; --model " + o.model + " needs a '" +
+                expected + "' checkpoint");
+  }
+  if (source.config.layers != net.depth()) {
+    throw Error(o.init_from + ": has " + std::to_string(source.config.layers) + " layers, --layers is " +
+                std::to_string(net.depth()));
+  }
+  const Index n = a->cols();
+  for (Index k = 0; k < net.depth(); ++k) {
+    const ParameterSet<Scalar>& from = source.net->layer(k).parameters();
+    ParameterSet<Scalar>& to = net.layer(k).parameters();
+    const Scalar gamma = from.Block(from.Find("gamma"))(0, 0);
+    const MatrixX<Scalar> w1 = gamma * from.Block(from.Find("W"));  // n x m
+    MatrixX<Scalar> w2 = MatrixX<Scalar>::Identity(n, n);
+    w2.noalias() -= w1 * *a;
+    to.Block(to.Find("W1")) = w1;
+    to.Block(to.Find("W2")) = w2;
+    to.Block(to.Find("theta")) = from.Block(from.Find("theta"));
+  }
+}
+
 template <typename Scalar>
 struct Problem {
   std::shared_ptr<const MatrixX<Scalar>> a;
@@ -118,43 +163,21 @@ MatrixX<Scalar> Measure(const MatrixX<Scalar>& a, const MatrixX<Scalar>& x, doub
   return b;
 }
 
-double SupportPercent(const Options& o, Index layer /*1-based*/) {
-  return std::min(static_cast<double>(layer) * o.support_p, o.support_p_max);
+// The model itself is built by experiments/common/sparse_models (shared with
+// the robustness evaluation, which restores this program's checkpoints).
+SparseModelConfig ModelConfig(const Options& o) {
+  SparseModelConfig c;
+  c.model = o.model;
+  c.layers = o.layers;
+  c.lambda = o.lambda;
+  c.support_p = o.support_p;
+  c.support_p_max = o.support_p_max;
+  return c;
 }
 
 template <typename Scalar>
 std::unique_ptr<UnrolledNetwork<Scalar>> BuildModel(const Options& o, const Problem<Scalar>& p) {
-  const MatrixX<Scalar>& a = *p.a;
-  const Index n = a.cols(), m = a.rows();
-  const double inv_l = 1.0 / p.lipschitz;
-  std::vector<std::unique_ptr<Operator<Scalar>>> layers;
-  std::vector<std::string> shared;
-  MatrixX<Scalar> analytic;
-  std::shared_ptr<const AdmmFactorization<Scalar>> factorization;
-  if (o.model == "alista") analytic = AnalyticWeight<Scalar>(a).transpose();  // n x m
-  if (o.model == "admm") factorization = AdmmLayer<Scalar>::Factorize(a);
-  for (Index k = 1; k <= o.layers; ++k) {
-    const double ss = SupportPercent(o, k);
-    if (o.model == "lista" || o.model == "lista-ss") {
-      auto layer = std::make_unique<ListaLayer<Scalar>>(ListaLayerConfig{n, m, false, o.model == "lista-ss" ? ss : 0.0});
-      layer->InitializeFromIsta(a, p.lipschitz, o.lambda);
-      layers.push_back(std::move(layer));
-    } else if (o.model == "lista-cp" || o.model == "lista-cpss" || o.model == "tilista") {
-      const double percent = o.model == "lista-cp" ? 0.0 : ss;
-      layers.push_back(std::make_unique<ProxGradientLayer<Scalar>>(p.a, a.transpose(), inv_l, o.lambda * inv_l,
-                                                                   ProxGradientConfig{true, percent}));
-      if (o.model == "tilista") shared = {"W"};
-    } else if (o.model == "alista") {
-      // diag(W^T A) = 1, so gamma ~ 1 is ISTA's step in the rescaled coordinates.
-      layers.push_back(std::make_unique<ProxGradientLayer<Scalar>>(p.a, analytic, 1.0, o.lambda * inv_l,
-                                                                   ProxGradientConfig{false, ss}));
-    } else if (o.model == "admm") {
-      layers.push_back(AdmmLayer<Scalar>::ForLasso(factorization, o.lambda, 1.0));
-    } else {
-      throw Error("--model: unknown model '" + o.model + "'");
-    }
-  }
-  return std::make_unique<UnrolledNetwork<Scalar>>(std::move(layers), shared);
+  return BuildSparseModel<Scalar>(ModelConfig(o), p.a, p.lipschitz);
 }
 
 template <typename Scalar>
@@ -189,7 +212,7 @@ void SaveState(const fs::path& path, const Options& o, std::uint64_t seed, const
                const StagewiseState<Scalar>& s, const Rng& rng) {
   Checkpoint<Scalar> c;
   c.model_kind = o.model;
-  c.config = ConfigPairs(o, seed);
+  c.config = ConfigPairsWithInit(o, seed);
   CaptureParameters(net.parameters(), c);
   c.has_trainer_state = true;
   c.optimizer = "adam";
@@ -217,7 +240,7 @@ template <typename Scalar>
 void LoadState(const fs::path& path, const Options& o, std::uint64_t seed, UnrolledNetwork<Scalar>& net,
                StagewiseState<Scalar>& s, Rng& rng) {
   const Checkpoint<Scalar> c = LoadCheckpoint<Scalar>(path.string());
-  RequireSameConfig(c, ConfigPairs(o, seed));
+  RequireSameConfig(c, ConfigPairsWithInit(o, seed));
   RestoreParameters(c, net.parameters());
   s.layer = c.Integer("layer");
   s.stage = static_cast<int>(c.Integer("stage"));
@@ -282,6 +305,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
     curve = o.model == "ista" ? ista : fista;
   } else {
     auto net = BuildModel<Scalar>(o, p);
+    if (!o.init_from.empty()) InitializeListaFromCoupled<Scalar>(o, p.a, p.lipschitz, *net);
     num_params = net->parameters().size();
     const std::vector<double> untrained = NmsePerLayer(*net, p);
     std::printf("parameters: %lld; untrained NMSE at layer %lld: %.2f dB\n", static_cast<long long>(num_params),
@@ -458,6 +482,9 @@ int main(int argc, char** argv) {
       ("min-improvement-db", cli::Default(&o.min_improvement_db), "validation gain (dB) that resets the patience window")
       ("budget-steps", cli::Default(&o.budget_steps), "stop (with a checkpoint) after this many steps; 0 = none")
       ("budget-minutes", cli::Default(&o.budget_minutes), "stop (with a checkpoint) after this many minutes; 0 = none")
+      ("init-from", cli::Default(&o.init_from),
+       "lista / lista-ss only: start from a trained lista-cp / lista-cpss checkpoint (W1 = gamma W, W2 = I - gamma W A, "
+       "the same function), instead of the ISTA initialisation")
       ("plan-minutes", cli::Default(&o.plan_minutes),
        "stage-wise: plan the stages to end training within this many minutes in all (across resumes): each stage "
        "also ends when it has used its depth-weighted share of the time left; 0 = no plan")
