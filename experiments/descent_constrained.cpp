@@ -51,6 +51,7 @@ struct Options {
   Index validation_samples = 1000;
   DescentConstrainedOptions train;
   bool quiet = false;
+  std::string measure = "mapping-norm";  // descent measure: mapping-norm (||G||) or objective (F)
 };
 
 std::string DefaultShared(const std::string& file) {
@@ -160,6 +161,7 @@ int TrainOne(const Options& o, const cli::CommonOptions& common, bool constraine
               {"dual_learning_rate", FormatNumber(to.dual_learning_rate)},
               {"noise_std", FormatNumber(to.noise_std)},
               {"constraint_form", to.form.per_sample_hinge ? "hinge tau=" + FormatNumber(to.form.hinge_tolerance) : "expectation"},
+              {"descent_measure", o.measure},
               {"seed", std::to_string(common.seed)}};
   CaptureParameters(net->parameters(), c);
   c.integers = {{"total_steps", s.steps},
@@ -193,11 +195,12 @@ int Run(const Options& o, const cli::CommonOptions& common) {
   const MatrixX<Scalar> val_x = BernoulliGaussian<Scalar>(a->cols(), o.validation_samples, o.sparsity, validation_rng);
   const MatrixX<Scalar> val_b = *a * val_x;
   std::printf("descent_constrained: %s, K = %lld, A %lldx%lld, %lld steps of batch %lld, eps %g, descent lambda %g, "
-              "noise %g, %s constraints\n",
+              "noise %g, %s constraints on %s\n",
               o.model.model.c_str(), static_cast<long long>(o.model.layers), static_cast<long long>(a->rows()),
               static_cast<long long>(a->cols()), static_cast<long long>(o.train.steps),
               static_cast<long long>(o.batch_size), o.train.epsilon, o.train.lambda, o.train.noise_std,
-              o.train.form.per_sample_hinge ? "per-sample hinge" : "expectation");
+              o.train.form.per_sample_hinge ? "per-sample hinge" : "expectation",
+              o.measure.c_str());
   InstallInterruptHandler();
   JsonObject all;
   all.Set("experiment", "descent_constrained").Set("seed", static_cast<long long>(common.seed));
@@ -251,6 +254,8 @@ int main(int argc, char** argv) {
       ("hinge", cli::po::bool_switch(&o.train.form.per_sample_hinge),
        "per-sample hinge constraints (mean violation <= tau * mean ||G(x_l-1)||) instead of the paper's expectation")
       ("hinge-tolerance", cli::Default(&o.train.form.hinge_tolerance), "tau of --hinge")
+      ("descent-measure", cli::Default(&o.measure),
+       "constrained measure: mapping-norm (||G||, the default), objective (F) or log-objective (log F; both this project's variants)")
       ("record-every", cli::Default(&o.train.record_every), "steps between rows of training_trace.csv")
       ("quiet", cli::po::bool_switch(&o.quiet), "no progress output");
   if (auto code = cli::Parse(argc, argv, desc, program, "descent-constrained training of an unrolled network and its unconstrained twin", common)) {
@@ -274,6 +279,11 @@ int main(int argc, char** argv) {
     cli::Require(o.train.learning_rate > 0 && o.train.min_learning_rate >= 0 &&
                      o.train.min_learning_rate <= o.train.learning_rate,
                  "lr", "need --lr > 0 and 0 <= --min-lr <= --lr");
+    cli::Require(o.measure == "mapping-norm" || o.measure == "objective" || o.measure == "log-objective",
+                 "descent-measure", "must be mapping-norm, objective or log-objective (got '" + o.measure + "')");
+    o.train.form.measure = o.measure == "objective"       ? DescentMeasure::kObjective
+                           : o.measure == "log-objective" ? DescentMeasure::kLogObjective
+                                                          : DescentMeasure::kMappingNorm;
     std::string error;
     o.train.lipschitz = 0.0;
     cli::Require(o.train.IsValid(&error), "record-every", "invalid training options: " + error);

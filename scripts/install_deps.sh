@@ -9,6 +9,8 @@ PACKAGES=(
   libceres-dev                     # Ceres Solver 2.1
   libboost-program-options-dev     # every binary's CLI
   doctest-dev                      # tests
+  python3-torch python3-numpy      # bench/run_perf.py: the PyTorch side (CTest perf_harness_smoke)
+  libopenblas0-pthread             # fast BLAS for PyTorch (with ATLAS the comparison would flatter us)
 )
 
 missing=()

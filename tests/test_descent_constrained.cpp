@@ -94,11 +94,16 @@ TEST_CASE("descent: the batch Lagrangian's parameter gradient (finite difference
   const std::vector<M> noise{0.05 * test::RandomMatrix(10, 4, rng), 0.05 * test::RandomMatrix(10, 4, rng)};
   const Eigen::VectorXd theta0 = net->parameters().Flat();
   const Eigen::VectorXd prefill = test::RandomMatrix(theta0.size(), 1, rng).col(0);
-  for (const bool hinge : {false, true}) {
+  for (const int variant : {0, 1, 2, 3, 4, 5}) {
+    const bool hinge = variant % 2 == 1, objective = variant >= 2;  // measure: ||G|| (0, 1), F (2, 3), log F (4, 5)
     CAPTURE(hinge);
+    CAPTURE(objective);
     ConstraintForm form;
     form.per_sample_hinge = hinge;
     form.hinge_tolerance = 0.02;
+    form.measure = variant >= 4 ? DescentMeasure::kLogObjective
+                   : objective  ? DescentMeasure::kObjective
+                                : DescentMeasure::kMappingNorm;
     Eigen::VectorXd grad = prefill;  // accumulate contract
     Eigen::Ref<Eigen::VectorXd> ref(grad);
     const LagrangianEvaluation e =
@@ -112,7 +117,7 @@ TEST_CASE("descent: the batch Lagrangian's parameter gradient (finite difference
       net->parameters().Flat() = theta0;
       return v;
     };
-    const GradientCheckResult check = CheckGradient(hinge ? "dLag/dtheta (hinge)" : "dLag/dtheta", fn, theta0, grad, {});
+    const GradientCheckResult check = CheckGradient(std::string("dLag/dtheta") + (hinge ? " (hinge)" : "") + (variant >= 4 ? " (log F)" : objective ? " (F)" : ""), fn, theta0, grad, {});
     INFO(check.Report());
     CHECK(check.passed);
   }

@@ -65,6 +65,25 @@ Eigen::VectorXd ProxGradientMappingNorm(ConstMatRef<Scalar> a, ConstMatRef<Scala
   return norms;
 }
 
+template <typename Scalar>
+Eigen::VectorXd LassoObjectiveWithGradient(ConstMatRef<Scalar> a, ConstMatRef<Scalar> b, ConstMatRef<Scalar> x,
+                                           double lambda, MatRef<Scalar>* grad) {
+  const Eigen::VectorXd f = LassoObjective<Scalar>(a, b, x, lambda);
+  if (grad != nullptr) {
+    RequireShape(*grad, x.rows(), x.cols(), "LassoObjectiveWithGradient gradient");
+    MatrixX<Scalar> r = -b;
+    r.noalias() += a * x;  // A x - b
+    grad->noalias() = a.transpose() * r;
+    const Scalar lam = static_cast<Scalar>(lambda);
+    for (Index j = 0; j < x.cols(); ++j)
+      for (Index i = 0; i < x.rows(); ++i) {
+        const Scalar xi = x(i, j);
+        (*grad)(i, j) += xi > 0 ? lam : (xi < 0 ? -lam : Scalar(0));
+      }
+  }
+  return f;
+}
+
 void DualAscentStep(Eigen::VectorXd& duals, const Eigen::VectorXd& slacks, double step) {
   if (duals.size() != slacks.size()) {
     throw Error("DualAscentStep: " + std::to_string(duals.size()) + " duals but " + std::to_string(slacks.size()) +
@@ -148,27 +167,43 @@ LagrangianEvaluation EvaluateLagrangian(const UnrolledNetwork<Scalar>& net, Cons
   // ||G(x_l)|| per sample and, for l >= 1, its gradient.
   std::vector<MatrixX<Scalar>> norm_grads(static_cast<size_t>(depth + 1));
   Eigen::MatrixXd norms(batch, depth + 1);
+  const bool log_objective = form.measure == DescentMeasure::kLogObjective;
+  const bool objective = form.measure == DescentMeasure::kObjective || log_objective;
   for (Index l = 0; l <= depth; ++l) {
+    const ConstMatRef<Scalar> xl(xs[static_cast<size_t>(l)]);
     if (l == 0 || grad == nullptr) {
-      norms.col(l) = ProxGradientMappingNorm<Scalar>(a, inputs, xs[static_cast<size_t>(l)], lambda, lipschitz);
+      norms.col(l) = objective ? LassoObjectiveWithGradient<Scalar>(a, inputs, xl, lambda, nullptr)
+                               : ProxGradientMappingNorm<Scalar>(a, inputs, xl, lambda, lipschitz);
     } else {
       MatrixX<Scalar>& ng = norm_grads[static_cast<size_t>(l)];
       ng.resize(n, batch);
       MatRef<Scalar> ref(ng);
-      norms.col(l) = ProxGradientMappingNorm<Scalar>(a, inputs, xs[static_cast<size_t>(l)], lambda, lipschitz, &ref);
+      norms.col(l) = objective ? LassoObjectiveWithGradient<Scalar>(a, inputs, xl, lambda, &ref)
+                               : ProxGradientMappingNorm<Scalar>(a, inputs, xl, lambda, lipschitz, &ref);
+    }
+    if (log_objective) {  // m = log F, dm/dx = (dF/dx) / F
+      for (Index j = 0; j < batch; ++j) {
+        const double f = std::max(norms(j, l), 1e-300);
+        norms(j, l) = std::log(f);
+        if (l > 0 && grad != nullptr) norm_grads[static_cast<size_t>(l)].col(j) /= static_cast<Scalar>(f);
+      }
     }
   }
   e.mapping_norm = norms.colwise().mean().transpose();
   // Per-sample constraint values d_jl = ||G(x_l^j)|| - (1 - eps) ||G(x_{l-1}^j)||
   // and the weight each sample's d_jl has in s_l (1/B; hinge: 1/B where d_jl > 0).
   const double inv_b = 1.0 / static_cast<double>(batch);
+  // Coefficient of m(x_{l-1}) in d_jl: (1 - eps), or 1 for log F (eps enters as -log(1 - eps)).
+  const double previous_weight = log_objective ? 1.0 : 1.0 - epsilon;
   Eigen::MatrixXd weight(batch, depth);
   e.slacks.resize(depth);
   for (Index l = 1; l <= depth; ++l) {
-    const Eigen::VectorXd d = norms.col(l) - (1.0 - epsilon) * norms.col(l - 1);
+    Eigen::VectorXd d = norms.col(l) - previous_weight * norms.col(l - 1);
+    if (log_objective) d.array() -= std::log(1.0 - epsilon);
     if (form.per_sample_hinge) {
       weight.col(l - 1) = (d.array() > 0.0).cast<double>() * inv_b;
-      e.slacks(l - 1) = d.cwiseMax(0.0).mean() - form.hinge_tolerance * e.mapping_norm(l - 1);
+      e.slacks(l - 1) = d.cwiseMax(0.0).mean() -
+                        form.hinge_tolerance * (log_objective ? 1.0 : e.mapping_norm(l - 1));
     } else {
       weight.col(l - 1).setConstant(inv_b);
       e.slacks(l - 1) = d.mean();
@@ -186,8 +221,8 @@ LagrangianEvaluation EvaluateLagrangian(const UnrolledNetwork<Scalar>& net, Cons
     for (Index j = 0; j < batch; ++j) {
       double c = duals(l - 1) * weight(j, l - 1);
       if (l < depth) {
-        const double tau = form.per_sample_hinge ? form.hinge_tolerance * inv_b : 0.0;
-        c -= duals(l) * ((1.0 - epsilon) * weight(j, l) + tau);
+        const double tau = form.per_sample_hinge && !log_objective ? form.hinge_tolerance * inv_b : 0.0;
+        c -= duals(l) * (previous_weight * weight(j, l) + tau);
       }
       if (c != 0.0) cotangent.col(j) += static_cast<Scalar>(c) * ng.col(j);
     }
@@ -337,6 +372,8 @@ std::vector<MatrixX<Scalar>> NetworkIterates(const UnrolledNetwork<Scalar>& net,
 
 #define IMPLICIT_INSTANTIATE(S)                                                                                   \
   template Eigen::VectorXd LassoObjective<S>(ConstMatRef<S>, ConstMatRef<S>, ConstMatRef<S>, double);            \
+  template Eigen::VectorXd LassoObjectiveWithGradient<S>(ConstMatRef<S>, ConstMatRef<S>, ConstMatRef<S>, double,  \
+                                                         MatRef<S>*);                                             \
   template Eigen::VectorXd ProxGradientMappingNorm<S>(ConstMatRef<S>, ConstMatRef<S>, ConstMatRef<S>, double,    \
                                                       double, MatRef<S>*);                                        \
   template LagrangianEvaluation EvaluateLagrangian<S>(const UnrolledNetwork<S>&, ConstMatRef<S>, ConstMatRef<S>,  \

@@ -80,10 +80,32 @@ void DualAscentStep(Eigen::VectorXd& duals, const Eigen::VectorXd& slacks, doubl
 //    the expected VIOLATION, allowed up to a fraction tau of the previous
 //    layer's mean ||G||; it pushes every sample to descend, which is what the
 //    descent rate (a per-sample, every-layer criterion) measures.
+//  The descent measure m(x) in d_jl = m(x_l^j) - (1 - eps) m(x_{l-1}^j):
+//  * kMappingNorm (default, the choice): m = ||G(x)||;
+//  * kObjective (this project's variant, off by default): m = F(x), the LASSO
+//    objective itself, differentiated with dF/dx = A^T (A x - b) + lambda sign(x)
+//    (a.e.; the kink of |x_i| is measure-zero). With eps = 0 and the hinge form,
+//    d_jl > 0 is exactly "layer l increases F for sample j", i.e. the
+//    constraint is the descent rate's own per-layer criterion.
+//  * kLogObjective (this project's variant, off by default): m = log F(x), so
+//    d_jl = log(F(x_l^j) / F(x_{l-1}^j)) - log(1 - eps): the same sign as the
+//    F form at eps = 0, but scale-free (F falls by ~3 decades over the
+//    layers; an absolute F violation at layer 2 is ~1000x one at layer 14), so
+//    one dual step size suits every layer. Its hinge tolerance is absolute:
+//    s_l = mean_j max(d_jl, 0) - tau.
+enum class DescentMeasure { kMappingNorm, kObjective, kLogObjective };
+
 struct ConstraintForm {
   bool per_sample_hinge = false;
   double hinge_tolerance = 0.01;  // tau, only used by the hinge form
+  DescentMeasure measure = DescentMeasure::kMappingNorm;
 };
+
+// Per-sample F(x_j) (B values, the LassoObjective above) and, when grad !=
+// nullptr (pre-sized n x B), grad.col(j) = A^T (A x_j - b_j) + lambda sign(x_j) (ASSIGNED).
+template <typename Scalar>
+Eigen::VectorXd LassoObjectiveWithGradient(ConstMatRef<Scalar> a, ConstMatRef<Scalar> b, ConstMatRef<Scalar> x,
+                                           double lambda, MatRef<Scalar>* grad);
 
 struct DescentConstrainedOptions {
   std::int64_t steps = 2000;       // primal (Adam) steps; one dual step after each
@@ -134,7 +156,7 @@ struct LagrangianEvaluation {
   double loss = 0.0;
   double lagrangian = 0.0;
   Eigen::VectorXd slacks;        // K (see ConstraintForm)
-  Eigen::VectorXd mapping_norm;  // K + 1: mean ||G(x_l)|| over the batch, l = 0..K
+  Eigen::VectorXd mapping_norm;  // K + 1: mean descent measure (||G(x_l)|| or F(x_l)) over the batch, l = 0..K
 };
 
 // Lag(theta, duals) for a batch (inputs b: m x B, targets x: n x B) and, if

@@ -3,6 +3,35 @@
 #include "core/prox.hpp"
 
 namespace implicit {
+namespace {
+
+// RequireShape builds its message argument (a std::string) on every call;
+// on the hot path check first and build the message only on a mismatch.
+template <typename Derived>
+void CheckShape(const Eigen::DenseBase<Derived>& m, Index rows, Index cols, const char* what) {
+  if (m.rows() != rows || m.cols() != cols) RequireShape(m, rows, cols, what);
+}
+
+// In-place plain soft threshold, SoftThreshold::Apply's formula (u - clamp(u, -t, t),
+// vectorised) without its std::string shape-check arguments (no allocation).
+template <typename Scalar, typename Theta>
+void SoftInPlace(MatRef<Scalar> out, const Theta& theta) {
+  for (Index j = 0; j < out.cols(); ++j) out.col(j) = out.col(j) - out.col(j).cwiseMax(-theta).cwiseMin(theta);
+}
+
+// True iff every entry is exactly 0 (stops at the first non-zero; a pass over
+// an n x B state costs ~1/n of the n x n x B product it can save).
+template <typename Scalar>
+bool IsZero(ConstMatRef<Scalar> m) {
+  for (Index j = 0; j < m.cols(); ++j) {
+    for (Index i = 0; i < m.rows(); ++i) {
+      if (m(i, j) != Scalar(0)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 bool ListaLayerConfig::IsValid(std::string* error) const {
   if (signal_dim <= 0 || measurement_dim <= 0) {
@@ -24,24 +53,29 @@ class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
 
   // gu = g .* soft'(u); grad_z = W2^T gu.
   void VjpState(ConstMatRef<Scalar> g, MatRef<Scalar> grad_state) const override {
-    MatrixX<Scalar> gu = Masked(g);
-    grad_state.noalias() = op_.W2().transpose() * gu;
+    Masked(g, gu_);
+    grad_state.noalias() = op_.W2().transpose() * gu_;
   }
   // grad_b += W1^T gu.
   void VjpInput(ConstMatRef<Scalar> g, MatRef<Scalar> grad_input) const override {
-    MatrixX<Scalar> gu = Masked(g);
-    grad_input.noalias() += op_.W1().transpose() * gu;
+    Masked(g, gu_);
+    grad_input.noalias() += op_.W1().transpose() * gu_;
   }
   // grad_W1 += gu b^T, grad_W2 += gu z^T, grad_theta += -sum gu sign(u) (inside Backward).
   void VjpParams(ConstMatRef<Scalar> g, VecRef<Scalar> grad_params) const override {
     const ParameterSet<Scalar>& p = op_.parameters();
     if (grad_params.size() != p.size()) throw Error("lista_layer: parameter gradient has wrong size");
     Eigen::Map<MatrixX<Scalar>> grad_theta = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta_));
-    MatrixX<Scalar> gu(u_.rows(), u_.cols());
     Eigen::Map<VectorX<Scalar>> grad_theta_vec(grad_theta.data(), grad_theta.size());
-    op_.threshold_.Backward(u_, ThetaVector(), selected_, g, gu, grad_theta_vec);
-    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w1_)).noalias() += gu * b_.transpose();
-    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w2_)).noalias() += gu * z_.transpose();
+    CheckShape(g, u_.rows(), u_.cols(), "lista_layer cotangent");
+    gu_.resize(u_.rows(), u_.cols());
+    if (op_.threshold_.selects_support()) {
+      op_.threshold_.Backward(u_, ThetaVector(), selected_, g, gu_, grad_theta_vec);
+    } else {
+      SoftBackward(g, gu_, &grad_theta_vec);
+    }
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w1_)).noalias() += gu_ * b_.transpose();
+    if (!IsZero<Scalar>(z_)) ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.w2_)).noalias() += gu_ * z_.transpose();
   }
 
  private:
@@ -49,11 +83,40 @@ class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
     Eigen::Map<const MatrixX<Scalar>> t = op_.theta();
     return Eigen::Map<const VectorX<Scalar>>(t.data(), t.size());
   }
-  MatrixX<Scalar> Masked(ConstMatRef<Scalar> g) const {
-    MatrixX<Scalar> gu(u_.rows(), u_.cols());
-    VectorX<Scalar> unused = VectorX<Scalar>::Zero(op_.theta().size());
-    op_.threshold_.Backward(u_, ThetaVector(), selected_, g, gu, unused);
-    return gu;
+  // gu = g .* soft'(u) into a buffer reused across calls (no allocation after the first).
+  void Masked(ConstMatRef<Scalar> g, MatrixX<Scalar>& gu) const {
+    CheckShape(g, u_.rows(), u_.cols(), "lista_layer cotangent");
+    gu.resize(u_.rows(), u_.cols());
+    if (op_.threshold_.selects_support()) {
+      VectorX<Scalar> unused = VectorX<Scalar>::Zero(op_.theta().size());
+      op_.threshold_.Backward(u_, ThetaVector(), selected_, g, gu, unused);
+    } else {
+      SoftBackward(g, gu, nullptr);
+    }
+  }
+  // The plain soft threshold's backward (core/prox.hpp SoftThreshold::Backward,
+  // same values), vectorised column by column:
+  //   gu = g on |u| > theta, 0 elsewhere;  grad_theta += -sum_batch g sign(u) on |u| > theta.
+  void SoftBackward(ConstMatRef<Scalar> g, MatrixX<Scalar>& gu, Eigen::Map<VectorX<Scalar>>* grad_theta) const {
+    const Eigen::Map<const VectorX<Scalar>> theta = ThetaVector();
+    const bool scalar_theta = theta.size() == 1;
+    for (Index j = 0; j < u_.cols(); ++j) {
+      const auto u = u_.col(j).array();
+      const auto gj = g.col(j).array();
+      if (scalar_theta) {
+        const Scalar t = theta(0);
+        gu.col(j).array() = (u.abs() > t).select(gj, Scalar(0));
+        if (grad_theta != nullptr) {
+          (*grad_theta)(0) += (u > t).select(-gj, (u < -t).select(gj, Scalar(0))).sum();
+        }
+      } else {
+        const auto t = theta.array();
+        gu.col(j).array() = (u.abs() > t).select(gj, Scalar(0));
+        if (grad_theta != nullptr) {
+          grad_theta->array() += (u > t).select(-gj, (u < -t).select(gj, Scalar(0)));
+        }
+      }
+    }
   }
 
   const ListaLayer& op_;
@@ -62,6 +125,9 @@ class ListaLayer<Scalar>::Lin final : public Linearization<Scalar> {
   MatrixX<Scalar> u_;  // n x B, pre-activation (for the threshold's mask and sign)
   MatrixX<Scalar> value_;
   MatrixX<Scalar> selected_;  // n x B support-selection mask (empty without support selection)
+  // n x B workspace: the masked cotangent (so a linearisation's VJPs must not
+  // run concurrently on several threads; separate linearisations may).
+  mutable MatrixX<Scalar> gu_;
 };
 
 template <typename Scalar>
@@ -78,17 +144,25 @@ template <typename Scalar>
 void ListaLayer<Scalar>::PreActivation(ConstMatRef<Scalar> z, ConstMatRef<Scalar> b,
                                        MatRef<Scalar> u) const {
   u.noalias() = W1() * b;
-  u.noalias() += W2() * z;
+  // z = 0 (the usual first layer, x_0 = 0): W2 z is 0, skip the n x n GEMM.
+  if (!IsZero<Scalar>(z)) u.noalias() += W2() * z;
 }
 
 template <typename Scalar>
 void ListaLayer<Scalar>::Forward(ConstMatRef<Scalar> z, ConstMatRef<Scalar> x,
                                  MatRef<Scalar> out) const {
   this->CheckInputs(z, x);
-  RequireShape(out, state_dim(), z.cols(), name() + " output");
+  if (out.rows() != state_dim() || out.cols() != z.cols()) RequireShape(out, state_dim(), z.cols(), name() + " output");
   PreActivation(z, x, out);
   Eigen::Map<const MatrixX<Scalar>> t = theta();
-  threshold_.Apply(out, Eigen::Map<const VectorX<Scalar>>(t.data(), t.size()), out, nullptr);
+  const Eigen::Map<const VectorX<Scalar>> theta_vec(t.data(), t.size());
+  if (threshold_.selects_support()) {
+    threshold_.Apply(out, theta_vec, out, nullptr);
+  } else if (theta_vec.size() == 1) {
+    SoftInPlace<Scalar>(out, theta_vec(0));
+  } else {
+    SoftInPlace<Scalar>(out, theta_vec);
+  }
 }
 
 template <typename Scalar>

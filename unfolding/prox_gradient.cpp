@@ -3,6 +3,23 @@
 #include "core/prox.hpp"
 
 namespace implicit {
+namespace {
+
+// RequireShape builds its message argument (a std::string) on every call;
+// on the hot path check first and build the message only on a mismatch.
+template <typename Derived>
+void CheckShape(const Eigen::DenseBase<Derived>& m, Index rows, Index cols, const char* what) {
+  if (m.rows() != rows || m.cols() != cols) RequireShape(m, rows, cols, what);
+}
+
+// In-place plain soft threshold, SoftThreshold::Apply's formula (u - clamp(u, -t, t),
+// vectorised) without its std::string shape-check arguments (no allocation).
+template <typename Scalar, typename Theta>
+void SoftInPlace(MatRef<Scalar> out, const Theta& theta) {
+  for (Index j = 0; j < out.cols(); ++j) out.col(j) = out.col(j) - out.col(j).cwiseMax(-theta).cwiseMin(theta);
+}
+
+}  // namespace
 
 bool ProxGradientConfig::IsValid(std::string*) const { return true; }
 
@@ -18,15 +35,16 @@ class ProxGradientLayer<Scalar>::Lin final : public Linearization<Scalar> {
 
   // gu = g .* soft'(u).  du/dz^T gu = gu - gamma A^T (W^T gu).
   void VjpState(ConstMatRef<Scalar> g, MatRef<Scalar> grad_state) const override {
-    MatrixX<Scalar> gu = Masked(g, nullptr);
-    const MatrixX<Scalar> wtg = op_.gamma() * (op_.W().transpose() * gu);  // m x B
-    grad_state = gu;
-    grad_state.noalias() -= op_.A().transpose() * wtg;
+    Masked(g, nullptr);
+    wtg_.resize(op_.A().rows(), gu_.cols());
+    wtg_.noalias() = op_.gamma() * (op_.W().transpose() * gu_);  // m x B
+    grad_state = gu_;
+    grad_state.noalias() -= op_.A().transpose() * wtg_;
   }
   // du/db^T gu = gamma W^T gu.
   void VjpInput(ConstMatRef<Scalar> g, MatRef<Scalar> grad_input) const override {
-    MatrixX<Scalar> gu = Masked(g, nullptr);
-    grad_input.noalias() += op_.gamma() * (op_.W().transpose() * gu);
+    Masked(g, nullptr);
+    grad_input.noalias() += op_.gamma() * (op_.W().transpose() * gu_);
   }
   // dW += gamma gu r^T, dgamma += <gu, W r>, dtheta from the threshold.
   void VjpParams(ConstMatRef<Scalar> g, VecRef<Scalar> grad_params) const override {
@@ -34,30 +52,48 @@ class ProxGradientLayer<Scalar>::Lin final : public Linearization<Scalar> {
     if (grad_params.size() != p.size()) throw Error("prox_gradient: parameter gradient has wrong size");
     Eigen::Map<MatrixX<Scalar>> grad_theta = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta_));
     Eigen::Map<VectorX<Scalar>> grad_theta_vec(grad_theta.data(), 1);
-    MatrixX<Scalar> gu = Masked(g, &grad_theta_vec);
+    Masked(g, &grad_theta_vec);
     ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.gamma_))(0, 0) +=
-        (gu.array() * wr_.array()).sum();
+        (gu_.array() * wr_.array()).sum();
     if (op_.config_.learn_weight) {
       ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.weight_)).noalias() +=
-          op_.gamma() * (gu * r_.transpose());
+          op_.gamma() * (gu_ * r_.transpose());
     }
   }
 
  private:
-  MatrixX<Scalar> Masked(ConstMatRef<Scalar> g, Eigen::Map<VectorX<Scalar>>* grad_theta) const {
-    MatrixX<Scalar> gu(u_.rows(), u_.cols());
-    VectorX<Scalar> theta(1), unused = VectorX<Scalar>::Zero(1);
-    theta(0) = op_.theta();
-    if (grad_theta != nullptr) {
-      op_.threshold_.Backward(u_, theta, selected_, g, gu, *grad_theta);
-    } else {
-      op_.threshold_.Backward(u_, theta, selected_, g, gu, unused);
+  // gu_ = g .* soft'(u) (grad_theta accumulated when non-null), into a buffer
+  // reused across calls. The plain soft threshold (one theta) is done here,
+  // vectorised, with SoftThreshold::Backward's values; support selection goes
+  // through the policy.
+  void Masked(ConstMatRef<Scalar> g, Eigen::Map<VectorX<Scalar>>* grad_theta) const {
+    CheckShape(g, u_.rows(), u_.cols(), "prox_gradient cotangent");
+    gu_.resize(u_.rows(), u_.cols());
+    const Scalar t = op_.theta();
+    if (op_.threshold_.selects_support()) {
+      VectorX<Scalar> theta(1), unused = VectorX<Scalar>::Zero(1);
+      theta(0) = t;
+      if (grad_theta != nullptr) {
+        op_.threshold_.Backward(u_, theta, selected_, g, gu_, *grad_theta);
+      } else {
+        op_.threshold_.Backward(u_, theta, selected_, g, gu_, unused);
+      }
+      return;
     }
-    return gu;
+    Scalar theta_sum = 0;
+    for (Index j = 0; j < u_.cols(); ++j) {
+      const auto u = u_.col(j).array();
+      const auto gj = g.col(j).array();
+      gu_.col(j).array() = (u.abs() > t).select(gj, Scalar(0));
+      if (grad_theta != nullptr) theta_sum += (u > t).select(-gj, (u < -t).select(gj, Scalar(0))).sum();
+    }
+    if (grad_theta != nullptr) (*grad_theta)(0) += theta_sum;
   }
   const ProxGradientLayer& op_;
   MatrixX<Scalar> r_, wr_, u_, value_;
   MatrixX<Scalar> selected_;  // support-selection mask (empty without support selection)
+  // Workspaces (a linearisation's VJPs must not run concurrently on several threads).
+  mutable MatrixX<Scalar> gu_, wtg_;
 };
 
 template <typename Scalar>
@@ -90,7 +126,10 @@ template <typename Scalar>
 void ProxGradientLayer<Scalar>::Evaluate(ConstMatRef<Scalar> z, ConstMatRef<Scalar> b, MatrixX<Scalar>& r,
                                          MatrixX<Scalar>& wr, MatRef<Scalar> u) const {
   r = b;
-  r.noalias() -= A() * z;
+  // z = 0 (the usual first layer): A z is 0, skip the product.
+  bool zero = true;
+  for (Index j = 0; j < z.cols() && zero; ++j) zero = (z.col(j).array() == Scalar(0)).all();
+  if (!zero) r.noalias() -= A() * z;
   wr.noalias() = W() * r;
   u = z + gamma() * wr;
 }
@@ -99,12 +138,18 @@ template <typename Scalar>
 void ProxGradientLayer<Scalar>::Forward(ConstMatRef<Scalar> z, ConstMatRef<Scalar> x,
                                         MatRef<Scalar> out) const {
   this->CheckInputs(z, x);
-  RequireShape(out, state_dim(), z.cols(), name() + " output");
-  MatrixX<Scalar> r, wr;
+  if (out.rows() != state_dim() || out.cols() != z.cols()) RequireShape(out, state_dim(), z.cols(), name() + " output");
+  // Per-thread workspaces: no allocation per call once the batch size is seen
+  // (Forward is const and may run on several threads at once).
+  thread_local MatrixX<Scalar> r, wr;
   Evaluate(z, x, r, wr, out);
-  VectorX<Scalar> theta_vec(1);
-  theta_vec(0) = theta();
-  threshold_.Apply(out, theta_vec, out, nullptr);
+  if (threshold_.selects_support()) {
+    VectorX<Scalar> theta_vec(1);
+    theta_vec(0) = theta();
+    threshold_.Apply(out, theta_vec, out, nullptr);
+  } else {
+    SoftInPlace<Scalar>(out, theta());
+  }
 }
 
 template <typename Scalar>

@@ -2,10 +2,12 @@
 
 #include "core/metrics.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 namespace implicit {
 
@@ -59,6 +61,65 @@ double EvaluateLoss(LossKind kind, ConstMatRef<Scalar> prediction, ConstMatRef<S
   throw Error("unknown loss kind");
 }
 
+namespace {
+
+// Large gradients are zeroed and reduced by all Eigen threads (memory-bound
+// passes: one core does not saturate the memory bus).
+template <typename Scalar>
+int GradientThreads(Index size) {
+  return size >= (Index(1) << 18) ? Eigen::nbThreads() : 1;
+}
+
+template <typename Scalar>
+void ZeroGradient(VectorX<Scalar>& grad) {
+  const int threads = GradientThreads<Scalar>(grad.size());
+  if (threads <= 1) {
+    grad.setZero();
+    return;
+  }
+  const Index n = grad.size();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    const Index begin = n * t / threads, end = n * (t + 1) / threads;
+    grad.segment(begin, end - begin).setZero();
+  }
+}
+
+// ||grad||_2 for the divergence test and the progress report: a vectorised
+// sum of squares in Scalar per cache-sized chunk, accumulated in double (a
+// chunk that overflows Scalar is redone in double; NaN/Inf stay non-finite).
+// The previous grad.cast<double>().norm() was a scalar pass, ~1 ms per step at
+// 6 M parameters.
+template <typename Scalar>
+double SquaredNormRange(const VectorX<Scalar>& grad, Index first, Index last) {
+  constexpr Index kChunk = 4096;
+  double total = 0.0;
+  for (Index begin = first; begin < last; begin += kChunk) {
+    const Index len = std::min(kChunk, last - begin);
+    double part = static_cast<double>(grad.segment(begin, len).squaredNorm());
+    if (!std::isfinite(part)) part = grad.segment(begin, len).template cast<double>().squaredNorm();
+    total += part;
+  }
+  return total;
+}
+
+template <typename Scalar>
+double GradientNorm(const VectorX<Scalar>& grad) {
+  const int threads = GradientThreads<Scalar>(grad.size());
+  const Index n = grad.size();
+  if (threads <= 1) return std::sqrt(SquaredNormRange(grad, 0, n));
+  std::vector<double> partial(static_cast<size_t>(threads), 0.0);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    partial[static_cast<size_t>(t)] = SquaredNormRange(grad, n * t / threads, n * (t + 1) / threads);
+  }
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return std::sqrt(total);
+}
+
+}  // namespace
+
 template <typename Scalar>
 TrainingSummary TrainSupervised(Operator<Scalar>& op, const BatchSource<Scalar>& source,
                                 const TrainerOptions& options,
@@ -98,10 +159,10 @@ TrainingSummary TrainSupervised(Operator<Scalar>& op, const BatchSource<Scalar>&
     }
     grad_output.resize(op.state_dim(), inputs.cols());
     const double loss = EvaluateLoss<Scalar>(options.loss, tape->Value(), targets, grad_output);
-    grad.setZero();
+    ZeroGradient<Scalar>(grad);
     tape->VjpParams(grad_output, grad);
     tape.reset();
-    const double grad_norm = static_cast<double>(grad.template cast<double>().norm());
+    const double grad_norm = GradientNorm<Scalar>(grad);
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       summary.termination = TrainingSummary::Termination::kDiverged;
       summary.message = "non-finite loss or gradient at step " + std::to_string(step);

@@ -226,7 +226,8 @@ template <typename Scalar>
 void UnrolledNetwork<Scalar>::Forward(ConstMatRef<Scalar> z0, ConstMatRef<Scalar> x,
                                       MatRef<Scalar> out) const {
   this->CheckInputs(z0, x);
-  RequireShape(out, state_dim(), z0.cols(), name() + " output");
+  // (The message is built only on a mismatch: no allocation on the hot path.)
+  if (out.rows() != state_dim() || out.cols() != z0.cols()) RequireShape(out, state_dim(), z0.cols(), name() + " output");
   // Ping-pong between two buffers; the last layer writes into `out`.
   MatrixX<Scalar> a = z0;
   MatrixX<Scalar> b(state_dim(), z0.cols());
