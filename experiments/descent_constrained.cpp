@@ -51,7 +51,8 @@ struct Options {
   Index validation_samples = 1000;
   DescentConstrainedOptions train;
   bool quiet = false;
-  std::string measure = "mapping-norm";  // descent measure: mapping-norm (||G||) or objective (F)
+  std::string measure = "mapping-norm";
+  std::string init_from;  // optional: start BOTH models from this trained checkpoint (same model kind and K)  // descent measure: mapping-norm (||G||) or objective (F)
 };
 
 std::string DefaultShared(const std::string& file) {
@@ -70,6 +71,16 @@ int TrainOne(const Options& o, const cli::CommonOptions& common, bool constraine
   const bool progress = !o.quiet && isatty(STDERR_FILENO);
   const Index n = a->cols(), depth = o.model.layers;
   auto net = BuildSparseModel<Scalar>(o.model, a, lipschitz);
+  if (!o.init_from.empty()) {  // identical starting point for the constrained model and its twin
+    const LoadedSparseModel<Scalar> source = LoadSparseModel<Scalar>(o.init_from, a, lipschitz);
+    if (source.config.model != o.model.model || source.config.layers != depth ||
+        source.net->parameters().size() != net->parameters().size()) {
+      throw Error(o.init_from + ": holds a '" + source.config.model + "' model with " +
+                  std::to_string(source.config.layers) + " layers; --init-from needs a '" + o.model.model + "' with " +
+                  std::to_string(depth));
+    }
+    net->parameters().Flat() = source.net->parameters().Flat();
+  }
   // Same batches for both models: the batch stream restarts from the seed.
   Rng batch_rng(common.seed + 3);
   BatchSource<Scalar> source = [&](std::int64_t, MatrixX<Scalar>& inputs, MatrixX<Scalar>& targets) {
@@ -162,6 +173,7 @@ int TrainOne(const Options& o, const cli::CommonOptions& common, bool constraine
               {"noise_std", FormatNumber(to.noise_std)},
               {"constraint_form", to.form.per_sample_hinge ? "hinge tau=" + FormatNumber(to.form.hinge_tolerance) : "expectation"},
               {"descent_measure", o.measure},
+              {"init_from", o.init_from},
               {"seed", std::to_string(common.seed)}};
   CaptureParameters(net->parameters(), c);
   c.integers = {{"total_steps", s.steps},
@@ -256,6 +268,7 @@ int main(int argc, char** argv) {
       ("hinge-tolerance", cli::Default(&o.train.form.hinge_tolerance), "tau of --hinge")
       ("descent-measure", cli::Default(&o.measure),
        "constrained measure: mapping-norm (||G||, the default), objective (F) or log-objective (log F; both this project's variants)")
+      ("init-from", cli::Default(&o.init_from), "start both models from this trained checkpoint (same --model and --layers)")
       ("record-every", cli::Default(&o.train.record_every), "steps between rows of training_trace.csv")
       ("quiet", cli::po::bool_switch(&o.quiet), "no progress output");
   if (auto code = cli::Parse(argc, argv, desc, program, "descent-constrained training of an unrolled network and its unconstrained twin", common)) {

@@ -120,9 +120,11 @@ std::vector<std::pair<std::string, std::string>> ConfigPairsWithInit(const Optio
 // 2018, Theorem 1) show a converging LISTA must satisfy asymptotically. So
 // LISTA starts exactly at the trained LISTA-CP function and its extra freedom
 // (W2 off the coupling) can only be learned on top.
+// Returns the source run's training seconds (0 if it has no trainer state),
+// which count toward the time this model cost.
 template <typename Scalar>
-void InitializeListaFromCoupled(const Options& o, const std::shared_ptr<const MatrixX<Scalar>>& a, double lipschitz,
-                                UnrolledNetwork<Scalar>& net) {
+double InitializeListaFromCoupled(const Options& o, const std::shared_ptr<const MatrixX<Scalar>>& a, double lipschitz,
+                                  UnrolledNetwork<Scalar>& net) {
   const std::string expected = o.model == "lista" ? "lista-cp" : "lista-cpss";
   cli::Require(o.model == "lista" || o.model == "lista-ss", "init-from",
                "only lista (from lista-cp) and lista-ss (from lista-cpss) can be initialised from a checkpoint");
@@ -147,6 +149,7 @@ void InitializeListaFromCoupled(const Options& o, const std::shared_ptr<const Ma
     to.Block(to.Find("W2")) = w2;
     to.Block(to.Find("theta")) = from.Block(from.Find("theta"));
   }
+  return source.checkpoint.has_trainer_state ? source.checkpoint.Real("seconds") : 0.0;
 }
 
 template <typename Scalar>
@@ -209,7 +212,7 @@ std::vector<double> LassoCurve(const Problem<Scalar>& p, LassoSolverOptions::Met
 
 template <typename Scalar>
 void SaveState(const fs::path& path, const Options& o, std::uint64_t seed, const UnrolledNetwork<Scalar>& net,
-               const StagewiseState<Scalar>& s, const Rng& rng) {
+               const StagewiseState<Scalar>& s, const Rng& rng, double init_train_seconds) {
   Checkpoint<Scalar> c;
   c.model_kind = o.model;
   c.config = ConfigPairsWithInit(o, seed);
@@ -220,6 +223,7 @@ void SaveState(const fs::path& path, const Options& o, std::uint64_t seed, const
   c.integers = {{"layer", s.layer}, {"stage", s.stage}, {"stage_step", s.stage_step},
                 {"since_improvement", s.since_improvement}, {"total_steps", s.total_steps}, {"done", s.done ? 1 : 0}};
   c.reals = {{"best_validation_nmse_db", s.best_validation_nmse_db}, {"seconds", s.seconds}};
+  if (!o.init_from.empty()) c.reals.emplace_back("init_train_seconds", init_train_seconds);
   c.strings = {{"batch_rng", SerializeRng(rng)}};
   Eigen::VectorXd layer_of(s.finished.size()), stage_of(s.finished.size()), steps_of(s.finished.size()),
       nmse_of(s.finished.size()), seconds_of(s.finished.size());
@@ -238,7 +242,7 @@ void SaveState(const fs::path& path, const Options& o, std::uint64_t seed, const
 
 template <typename Scalar>
 void LoadState(const fs::path& path, const Options& o, std::uint64_t seed, UnrolledNetwork<Scalar>& net,
-               StagewiseState<Scalar>& s, Rng& rng) {
+               StagewiseState<Scalar>& s, Rng& rng, double& init_train_seconds) {
   const Checkpoint<Scalar> c = LoadCheckpoint<Scalar>(path.string());
   RequireSameConfig(c, ConfigPairsWithInit(o, seed));
   RestoreParameters(c, net.parameters());
@@ -259,6 +263,19 @@ void LoadState(const fs::path& path, const Options& o, std::uint64_t seed, Unrol
                           c.Vector("finished_seconds")(i)});
   }
   DeserializeRng(c.String("batch_rng"), rng);
+  bool recorded = false;
+  for (const auto& [key, value] : c.reals) {
+    if (key == "init_train_seconds") {
+      init_train_seconds = value;
+      recorded = true;
+    }
+  }
+  // Checkpoints written before the source's time was recorded: read it from
+  // the source checkpoint if it is still there.
+  if (!recorded && !o.init_from.empty() && fs::exists(o.init_from)) {
+    const Checkpoint<Scalar> source = LoadCheckpoint<Scalar>(o.init_from);
+    if (source.has_trainer_state) init_train_seconds = source.Real("seconds");
+  }
 }
 
 template <typename Scalar>
@@ -298,6 +315,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
   const std::vector<double> fista = LassoCurve(p, LassoSolverOptions::Method::kFista, o.baseline_lambda, o.layers);
   std::vector<double> curve;
   double train_seconds = 0.0;
+  double init_train_seconds = 0.0;  // --init-from: the source model's training time
   Index num_params = 0;
   std::string training_report = "none (untrained baseline)";
   int exit_code = cli::kExitOk;
@@ -305,7 +323,11 @@ int Run(const Options& o, const cli::CommonOptions& common) {
     curve = o.model == "ista" ? ista : fista;
   } else {
     auto net = BuildModel<Scalar>(o, p);
-    if (!o.init_from.empty()) InitializeListaFromCoupled<Scalar>(o, p.a, p.lipschitz, *net);
+    // Not when resuming: the checkpoint holds the parameters (and the source file may have moved).
+    const bool resuming = o.resume && fs::exists(out / "checkpoint.ckpt");
+    if (!o.init_from.empty() && !resuming) {
+      init_train_seconds = InitializeListaFromCoupled<Scalar>(o, p.a, p.lipschitz, *net);
+    }
     num_params = net->parameters().size();
     const std::vector<double> untrained = NmsePerLayer(*net, p);
     std::printf("parameters: %lld; untrained NMSE at layer %lld: %.2f dB\n", static_cast<long long>(num_params),
@@ -330,7 +352,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
       StagewiseState<Scalar> state;
       const fs::path checkpoint = out / "checkpoint.ckpt";
       if (o.resume && fs::exists(checkpoint)) {
-        LoadState(checkpoint, o, common.seed, *net, state, batch_rng);
+        LoadState(checkpoint, o, common.seed, *net, state, batch_rng, init_train_seconds);
         std::printf("resumed from %s: layer %lld, stage %d, %lld steps done\n", checkpoint.string().c_str(),
                     static_cast<long long>(state.layer), state.stage, static_cast<long long>(state.total_steps));
       }
@@ -348,7 +370,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
                (o.budget_steps > 0 && state.total_steps >= o.budget_steps);
       };
       callbacks.on_checkpoint = [&](const StagewiseState<Scalar>& s) {
-        SaveState(checkpoint, o, common.seed, *net, s, batch_rng);
+        SaveState(checkpoint, o, common.seed, *net, s, batch_rng, init_train_seconds);
         if (!o.quiet) {
           std::fprintf(stderr, "%s  layer %lld stage %d done: best validation %.2f dB (%lld steps total)\n",
                        progress ? "\n" : "", static_cast<long long>(s.finished.empty() ? 0 : s.finished.back().layer),
@@ -438,6 +460,7 @@ int Run(const Options& o, const cli::CommonOptions& common) {
   json.Set("experiment", "sparse_recovery").Set("model", o.model).Set("layers", static_cast<long long>(o.layers))
       .Set("snr_db", o.snr_db).Set("schedule", o.schedule).Set("nmse_db_per_layer", curve)
       .Set("nmse_db_final", curve.back()).Set("train_seconds", train_seconds)
+      .Set("init_from", o.init_from).Set("init_from_train_seconds", init_train_seconds)
       .Set("num_params", static_cast<long long>(num_params)).Set("training_report", training_report)
       .Set("fista_nmse_db_final", fista.back()).Set("ista_nmse_db_final", ista.back())
       .Set("seed", static_cast<long long>(common.seed));

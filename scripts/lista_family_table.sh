@@ -2,6 +2,7 @@
 # Trains every LISTA-family model on the shared benchmark (A 250x500,
 # xtest_n500_p10) and writes the results table to docs/RESULTS.md.
 #   scripts/lista_family_table.sh [MINUTES_PER_MODEL=40] [SNR=inf] [MODELS...]
+#   TABLE_ONLY=1 scripts/lista_family_table.sh 0 inf   # rewrite the table only
 # Each model: stage-wise schedule, K = 16, a time budget per model (a model
 # stopped by the budget is reported as such, with its checkpoint; rerunning
 # the script continues it with --resume). Runs one model at a time on one
@@ -36,7 +37,9 @@ run_model() {
 }
 mkdir -p "results/lista_family/snr_${snr}"
 running=0
-for m in "${models[@]}"; do
+# TABLE_ONLY=1: no training, only rewrite the section from the summaries there.
+[ "${TABLE_ONLY:-0}" = 1 ] && models_to_run=() || models_to_run=("${models[@]}")
+for m in "${models_to_run[@]}"; do
   run_model "$m" &
   running=$((running + 1))
   if [ "$running" -ge 2 ]; then wait -n; running=$((running - 1)); fi
@@ -63,14 +66,17 @@ for m in shown + ["fista"]:
     minutes_used = s["train_seconds"] / 60
     if m == "lista-from-cp":  # its starting point cost the lista-cp run's time too
         cp = os.path.join(root, "lista-cp", "summary.json")
-        if os.path.exists(cp):
+        if s.get("init_from_train_seconds", 0) > 0:  # recorded by the run itself
+            minutes_used += s["init_from_train_seconds"] / 60
+            status += " (time includes lista-cp's)"
+        elif os.path.exists(cp):  # runs from before that field existed
             minutes_used += json.load(open(cp))["train_seconds"] / 60
             status += " (time includes lista-cp's)"
     rows.append(f"| {m} | {s['nmse_db_final']:.2f} | {minutes_used:.1f} | {s['num_params']} | {status} |")
 table = "\n".join(rows)
 out = "docs/RESULTS.md"
 section = f"""
-## SNR {snr} dB (last run: {minutes} min per model; "training (min)" is the total over all resumed runs)
+## SNR {snr} dB ("training (min)": the total over all resumed runs; see the recipes above)
 
 | model | test NMSE at layer 16 (dB) | training (min) | parameters | training status |
 |---|---|---|---|---|
