@@ -557,14 +557,7 @@ int main(int argc, char** argv) {
     return *code;
   }
   return cli::RunExperiment(program, [&] {
-    try {
-      size_t used = 0;
-      o.snr_db = snr_text == "inf" ? std::numeric_limits<double>::infinity() : std::stod(snr_text, &used);
-      if (snr_text != "inf" && used != snr_text.size()) throw std::invalid_argument(snr_text);
-    } catch (const std::exception&) {
-      throw Error("--snr: '" + snr_text + "' is not a number or inf");
-    }
-    cli::Require(!std::isnan(o.snr_db), "snr", "must be a number or inf");
+    o.snr_db = cli::ParseSnr(snr_text);
     std::string error;
     if (!o.data.IsValid(&error)) throw Error("--n/--frames/--sparsity/--drift/--shift/--rho: " + error);
     cli::Require(o.measurements > 0, "measurements", "must be > 0");

@@ -522,14 +522,7 @@ int main(int argc, char** argv) {
     return *code;
   }
   return cli::RunExperiment(program, [&] {
-    try {
-      size_t used = 0;
-      o.snr_db = snr_text == "inf" ? std::numeric_limits<double>::infinity() : std::stod(snr_text, &used);
-      if (snr_text != "inf" && used != snr_text.size()) throw std::invalid_argument(snr_text);
-    } catch (const std::exception&) {
-      throw Error("--snr: '" + snr_text + "' is not a number or inf");
-    }
-    cli::Require(!std::isnan(o.snr_db), "snr", "must be a number or inf");
+    o.snr_db = cli::ParseSnr(snr_text);
     if (o.matrix_path == "none") o.matrix_path.clear();            // generate A
     if (o.test_signals_path == "none") o.test_signals_path.clear();  // generate the test set
     cli::Require(o.layers > 0, "layers", "must be > 0");

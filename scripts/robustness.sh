@@ -1,42 +1,64 @@
 #!/usr/bin/env bash
 # Regenerates the numbers of docs/ROBUSTNESS.md (issue 6):
-#   1. descent_constrained: the descent-constrained ALISTA network (the paper's
-#      expectation constraints) and its unconstrained twin (same
-#      initialisation, batches, Adam schedule and step budget; duals fixed at 0),
-#      K = 16, on the shared 250 x 500 benchmark matrix, noiseless training;
-#   2. robustness: both, plus every trained LISTA-family checkpoint found under
-#      results/lista_family/snr_inf/, vs ISTA / FISTA under the shifts.
+#   1. descent_constrained: the descent-constrained ALISTA network and its
+#      unconstrained twin (same initialisation, batches, Adam schedule and step
+#      budget; the twin's duals stay 0), K = 16, on the shared 250 x 500
+#      benchmark matrix, noiseless training. Final recipe: both start from the
+#      stage-wise trained ALISTA checkpoint of sparse_recovery
+#      ($INIT, default results/lista_family/snr_inf/alista/checkpoint.ckpt,
+#      copied into OUTPUT_DIR first) and are fine-tuned end to end for $STEPS
+#      Adam steps; the constrained one with per-sample hinge constraints on
+#      log F (--descent-measure log-objective, eps 0, tau 0), i.e. every layer
+#      must decrease the LASSO objective F (lambda $DLAMBDA) for every sample;
+#   2. SCRATCH=1 (default) also trains, from ALISTA's analytic initialisation,
+#      the previous session's recipe (the paper's expectation constraints on
+#      ||G||, eps 0.1) and its twin, as "constrained_scratch" /
+#      "unconstrained_scratch";
+#   3. robustness: all of them, plus every trained LISTA-family checkpoint found
+#      under results/lista_family/snr_inf/, vs ISTA / FISTA under the shifts.
 # Run from the repository root after building (Release):
 #   bash scripts/robustness.sh [BUILD_DIR] [OUTPUT_DIR]
-# Defaults: build, results/robustness. Single-threaded; step 1 takes about
-# 6 min per model on an idle core (0.24 s per step), step 2 about 1-2 min.
-# PARALLEL=1 trains the two models at the same time. HINGE=1 also trains the
-# per-sample hinge variant (--hinge; not part of the documented run) and
-# evaluates it as "constrained_hinge".
+# Defaults: build, results/robustness. Single-threaded; on an idle core each
+# 1500-step model takes about 1 min, the evaluation about 2 min.
+# PARALLEL=1 trains two models at a time.
 set -euo pipefail
 BUILD=${1:-build}
 OUT=${2:-results/robustness}
 STEPS=${STEPS:-1500}
-RECIPE=(--model alista --layers 16 --steps "$STEPS" --batch-size 64 --lr 0.002 --min-lr 2e-05
-        --epsilon 0.1 --descent-lambda 0.001 --dual-lr 1 --noise-std 0 --record-every 10 --quiet)
+DLAMBDA=${DLAMBDA:-0.001}
+INIT=${INIT:-results/lista_family/snr_inf/alista/checkpoint.ckpt}
+mkdir -p "$OUT"
+cp "$INIT" "$OUT/init_alista.ckpt"
+COMMON=(--model alista --layers 16 --steps "$STEPS" --batch-size 64 --noise-std 0
+        --record-every 10 --quiet --threads 1)
+FINE=(--init-from "$OUT/init_alista.ckpt" --lr 0.0005 --min-lr 5e-06 --descent-lambda "$DLAMBDA"
+      --epsilon 0 --hinge --hinge-tolerance 0 --descent-measure log-objective --dual-lr 10)
+# From ALISTA's analytic initialisation: the paper's expectation constraints on ||G||, eps 0.
+SCRATCH_RECIPE=(--lr 0.002 --min-lr 2e-05 --epsilon 0 --dual-lr 1 --descent-lambda "$DLAMBDA")
 train() {
-  "$BUILD/experiments/descent_constrained" "${RECIPE[@]}" "$@"
+  "$BUILD/experiments/descent_constrained" "${COMMON[@]}" "$@"
 }
-if [ "${PARALLEL:-0}" = 1 ]; then
-  train --which constrained --output "$OUT/train" &
-  train --which unconstrained --output "$OUT/train" &
-  wait
-else
-  train --which both --output "$OUT/train"
-fi
+pair() {  # DIR RECIPE...: the constrained model and its twin
+  local dir=$1
+  shift
+  if [ "${PARALLEL:-0}" = 1 ]; then
+    train "$@" --which constrained --output "$dir" &
+    train "$@" --which unconstrained --output "$dir" &
+    wait
+  else
+    train "$@" --which both --output "$dir"
+  fi
+}
+pair "$OUT/train" "${SCRATCH_RECIPE[@]}"
 MODELS="constrained=$OUT/train/constrained/checkpoint.ckpt,unconstrained=$OUT/train/unconstrained/checkpoint.ckpt"
-if [ "${HINGE:-0}" = 1 ]; then
-  train --which constrained --hinge --hinge-tolerance 0.01 --output "$OUT/train_hinge"
-  MODELS="$MODELS,constrained_hinge=$OUT/train_hinge/constrained/checkpoint.ckpt"
+if [ "${FINETUNE:-1}" = 1 ]; then
+  pair "$OUT/train_ft" "${FINE[@]}"
+  MODELS="$MODELS,constrained_ft=$OUT/train_ft/constrained/checkpoint.ckpt"
+  MODELS="$MODELS,unconstrained_ft=$OUT/train_ft/unconstrained/checkpoint.ckpt"
 fi
 for m in alista tilista lista-cpss lista-cp lista lista-ss admm; do
   ckpt="results/lista_family/snr_inf/$m/checkpoint.ckpt"
   if [ -f "$ckpt" ]; then MODELS="$MODELS,$m=$ckpt"; fi
 done
-"$BUILD/experiments/robustness" --models "$MODELS" --descent-lambda 0.001 --baseline-lambda 0.1 \
+"$BUILD/experiments/robustness" --models "$MODELS" --descent-lambda "$DLAMBDA" --baseline-lambda 0.1 \
     --test-samples 1000 --output "$OUT/eval" --quiet

@@ -1,5 +1,9 @@
 #include "experiments/common/cli.hpp"
 
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
 #include "core/types.hpp"
 
 #include <Eigen/Core>
@@ -61,6 +65,20 @@ int RunExperiment(const std::string& program, const std::function<int()>& body) 
 
 void Require(bool ok, const std::string& flag, const std::string& message) {
   if (!ok) throw implicit::Error("--" + flag + ": " + message);
+}
+
+double ParseSnr(const std::string& text) {
+  if (text == "inf") return std::numeric_limits<double>::infinity();
+  double snr = 0.0;
+  try {
+    size_t used = 0;
+    snr = std::stod(text, &used);
+    if (used != text.size()) throw std::invalid_argument(text);
+  } catch (const std::exception&) {
+    throw implicit::Error("--snr: '" + text + "' is not a number or inf");
+  }
+  Require(!std::isnan(snr), "snr", "must be a number or inf");
+  return snr;
 }
 
 }  // namespace implicit::cli

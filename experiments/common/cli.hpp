@@ -62,4 +62,8 @@ po::typed_value<T>* Default(T* target) {
 // Throws implicit::Error("--<flag>: <message>") unless ok.
 void Require(bool ok, const std::string& flag, const std::string& message);
 
+// A measurement SNR in dB from its flag text: a number, or "inf" (noiseless,
+// returned as +infinity). Throws Error("--snr: ...") on anything else.
+double ParseSnr(const std::string& text);
+
 }  // namespace implicit::cli
