@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
 # Regenerates the numbers of docs/ROBUSTNESS.md (issue 6):
-#   1. descent_constrained: the descent-constrained ALISTA network and its
-#      unconstrained twin (same initialisation, batches, Adam schedule and step
-#      budget; the twin's duals stay 0), K = 16, on the shared 250 x 500
-#      benchmark matrix, noiseless training. Final recipe: both start from the
-#      stage-wise trained ALISTA checkpoint of sparse_recovery
-#      ($INIT, default results/lista_family/snr_inf/alista/checkpoint.ckpt,
-#      copied into OUTPUT_DIR first) and are fine-tuned end to end for $STEPS
-#      Adam steps; the constrained one with per-sample hinge constraints on
-#      log F (--descent-measure log-objective, eps 0, tau 0), i.e. every layer
-#      must decrease the LASSO objective F (lambda $DLAMBDA) for every sample;
-#   2. SCRATCH=1 (default) also trains, from ALISTA's analytic initialisation,
-#      the previous session's recipe (the paper's expectation constraints on
-#      ||G||, eps 0.1) and its twin, as "constrained_scratch" /
-#      "unconstrained_scratch";
-#   3. robustness: all of them, plus every trained LISTA-family checkpoint found
+#   1. descent_constrained, two pairs (a constrained ALISTA network, K = 16, and
+#      its unconstrained twin: same initialisation, batches, Adam schedule and
+#      step budget, the twin's duals stay 0), $STEPS Adam steps, batch 64, on
+#      the shared 250 x 500 benchmark matrix, noiseless training:
+#      * train/    ("constrained", "unconstrained"): from ALISTA's analytic
+#        initialisation, the paper's expectation constraints on the
+#        prox-gradient mapping norm ||G||, eps 0, lr 2e-3 (binary defaults);
+#      * train_ft/ ("constrained_ft", "unconstrained_ft"; FINETUNE=0 skips):
+#        both start from the stage-wise trained ALISTA checkpoint $INIT
+#        (default results/lista_family/snr_inf/alista/checkpoint.ckpt, copied
+#        to OUTPUT_DIR/init_alista.ckpt), lr 5e-4; the constrained one with
+#        per-sample hinge constraints on log F (eps 0, tau 0, dual step 10):
+#        every layer must decrease the LASSO objective F for every sample;
+#   2. robustness: both pairs, plus every trained LISTA-family checkpoint found
 #      under results/lista_family/snr_inf/, vs ISTA / FISTA under the shifts.
+#      The descent rate (and the constraints) use F at lambda $DLAMBDA = 0.001.
 # Run from the repository root after building (Release):
 #   bash scripts/robustness.sh [BUILD_DIR] [OUTPUT_DIR]
-# Defaults: build, results/robustness. Single-threaded; on an idle core each
-# 1500-step model takes about 1 min, the evaluation about 2 min.
-# PARALLEL=1 trains two models at a time.
+# Defaults: build, results/robustness. Single-threaded; each 1500-step model
+# takes 1-4 min (idle vs loaded 2-core machine), the evaluation about 2-4 min.
+# PARALLEL=1 trains the two models of a pair at the same time.
 set -euo pipefail
 BUILD=${1:-build}
 OUT=${2:-results/robustness}
@@ -28,7 +28,7 @@ STEPS=${STEPS:-1500}
 DLAMBDA=${DLAMBDA:-0.001}
 INIT=${INIT:-results/lista_family/snr_inf/alista/checkpoint.ckpt}
 mkdir -p "$OUT"
-cp "$INIT" "$OUT/init_alista.ckpt"
+[ "$INIT" -ef "$OUT/init_alista.ckpt" ] || cp "$INIT" "$OUT/init_alista.ckpt"
 COMMON=(--model alista --layers 16 --steps "$STEPS" --batch-size 64 --noise-std 0
         --record-every 10 --quiet --threads 1)
 FINE=(--init-from "$OUT/init_alista.ckpt" --lr 0.0005 --min-lr 5e-06 --descent-lambda "$DLAMBDA"
