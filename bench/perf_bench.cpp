@@ -169,6 +169,21 @@ SparseData MakeSparseData(const Options& o) {
   return d;
 }
 
+// Forward only (z0 = 0), per call, after o.warmup untimed calls; the
+// output's sum is reported so that the work cannot be optimised away.
+Result TimeInference(const UnrolledNetwork<float>& net, const MatrixX<float>& b, const Options& o) {
+  Result r;
+  const MatrixX<float> z0 = MatrixX<float>::Zero(o.n, o.batch);
+  MatrixX<float> out(o.n, o.batch);
+  for (int i = 0; i < o.warmup + o.steps; ++i) {
+    const auto t0 = Clock::now();
+    net.Forward(z0, b, out);
+    if (i >= o.warmup) r.times.push_back(Seconds(t0, Clock::now()));
+  }
+  r.extra.push_back({"checksum", static_cast<double>(out.sum())});
+  return r;
+}
+
 Result AlistaStepOrInfer(const Options& o, bool train) {
   SparseData d = MakeSparseData(o);
   const MatrixX<float> w = d.a->transpose();
@@ -176,16 +191,7 @@ Result AlistaStepOrInfer(const Options& o, bool train) {
       theta(static_cast<size_t>(o.layers), 0.1 / d.lipschitz);
   auto net = MakeAlista<float>(d.a, w, o.layers, gamma, theta);
   if (train) return TimeTraining(*net, d.b, d.x, o, 1e-3);
-  Result r;
-  const MatrixX<float> z0 = MatrixX<float>::Zero(o.n, o.batch);
-  MatrixX<float> out(o.n, o.batch);
-  for (int i = 0; i < o.warmup + o.steps; ++i) {
-    const auto t0 = Clock::now();
-    net->Forward(z0, d.b, out);
-    if (i >= o.warmup) r.times.push_back(Seconds(t0, Clock::now()));
-  }
-  r.extra.push_back({"checksum", static_cast<double>(out.sum())});
-  return r;
+  return TimeInference(*net, d.b, o);
 }
 
 Result ListaStepOrInfer(const Options& o, bool train) {
@@ -193,16 +199,7 @@ Result ListaStepOrInfer(const Options& o, bool train) {
   Rng init(2);
   auto net = MakeLista<float>(o.n, o.m, o.layers, init, 0.01, 0.01);
   if (train) return TimeTraining(*net, d.b, d.x, o, 1e-4);
-  Result r;
-  const MatrixX<float> z0 = MatrixX<float>::Zero(o.n, o.batch);
-  MatrixX<float> out(o.n, o.batch);
-  for (int i = 0; i < o.warmup + o.steps; ++i) {
-    const auto t0 = Clock::now();
-    net->Forward(z0, d.b, out);
-    if (i >= o.warmup) r.times.push_back(Seconds(t0, Clock::now()));
-  }
-  r.extra.push_back({"checksum", static_cast<double>(out.sum())});
-  return r;
+  return TimeInference(*net, d.b, o);
 }
 
 DeqOptions MakeDeqOptions(int iterations) {
