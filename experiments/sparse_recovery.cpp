@@ -12,6 +12,7 @@
 //   lista-cpss    the same with support selection
 //   tilista       one shared W, per-layer gamma, theta, support selection
 //   alista        W fixed = analytic weight (unfolding/alista.hpp), gamma, theta learned
+//   slista        W fixed = A (Step-LISTA, Ablin et al. 2019), gamma, theta learned
 //   admm          unrolled ADMM with per-layer rho, theta (state [z; u], readout z)
 // Support selection in layer k (1-based): p_k = min(k * p, p_max) percent.
 //
@@ -484,7 +485,7 @@ int main(int argc, char** argv) {
   cli::po::options_description desc("Options");
   cli::AddCommonOptions(desc, common, "results/sparse_recovery");
   desc.add_options()
-      ("model", cli::Default(&o.model), "ista, fista, lista, lista-ss, lista-cp, lista-cpss, tilista, alista, admm")
+      ("model", cli::Default(&o.model), "ista, fista, lista, lista-ss, lista-cp, lista-cpss, tilista, alista, slista, admm")
       ("layers", cli::Default(&o.layers), "K")
       ("matrix", cli::Default(&o.matrix_path), "A (.npy; default the shared 250x500 benchmark matrix when present; 'none' = generate a 250x500 Gaussian A)")
       ("test-signals", cli::Default(&o.test_signals_path), "test signals (.npy, one per column; default the shared set; 'none' = generate 1000)")

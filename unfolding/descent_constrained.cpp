@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <utility>
 
 namespace implicit {
 
@@ -358,6 +359,7 @@ DescentEvaluation EvaluateDescent(ConstMatRef<Scalar> a, ConstMatRef<Scalar> b,
   }
   e.descent_rate = static_cast<double>(descending) / static_cast<double>(batch);
   e.per_sample_constraint_rate = static_cast<double>(satisfying) / static_cast<double>(batch);
+  e.sample_objective = std::move(f);
   return e;
 }
 

@@ -197,6 +197,9 @@ struct DescentEvaluation {
   Eigen::VectorXd layer_descent_rate;
   // Fraction of samples with ||G(x_l)|| <= (1 - eps) ||G(x_{l-1})|| for every l.
   double per_sample_constraint_rate = 0.0;
+  // B x (K + 1): F(x_l) of every sample j (row) at every layer l = 0..K
+  // (column), for diagnosing WHERE and by how much descent fails.
+  Eigen::MatrixXd sample_objective;
   bool constraints_satisfied() const { return slacks.size() > 0 && slacks.maxCoeff() <= 0.0; }
 };
 

@@ -61,29 +61,19 @@ class DustLayer<Scalar>::Lin final : public Linearization<Scalar> {
   //   grad_z = gu - gamma A^T W^T gu + Att_z^T gs.
   void VjpState(ConstMatRef<Scalar> g, MatRef<Scalar> grad_state) const override {
     RequireShape(grad_state, value_.rows(), value_.cols(), op_.name() + " state gradient");
-    MatrixX<Scalar> gu, gs;
-    Scalar unused1 = 0, unused2 = 0;
-    ProxBackward(g, gu, gs, unused1, unused2);
-    MatrixX<Scalar> wtg(op_.config_.measurement_dim, gu.cols());
-    wtg.noalias() = op_.W().transpose() * gu;
-    wtg *= op_.gamma();
-    MatrixX<Scalar> gz = gu;
-    gz.noalias() -= op_.A().transpose() * wtg;
-    op_.attention_.Backward(op_.parameters(), w_.attention, gs, gz, nullptr);
+    const Backward& c = BackwardFor(g);
+    MatrixX<Scalar> gz = c.gu;
+    gz.noalias() -= op_.A().transpose() * c.gamma_wtg;
+    op_.attention_.Backward(op_.parameters(), w_.attention, c.gs, gz, nullptr);
     FromFrames<Scalar>(gz, grad_state);
   }
 
   // du_t/db_t = gamma W  =>  grad_b += gamma W^T gu.
   void VjpInput(ConstMatRef<Scalar> g, MatRef<Scalar> grad_input) const override {
     RequireShape(grad_input, op_.input_dim(), value_.cols(), op_.name() + " input gradient");
-    MatrixX<Scalar> gu, gs;
-    Scalar unused1 = 0, unused2 = 0;
-    ProxBackward(g, gu, gs, unused1, unused2);
-    MatrixX<Scalar> gb(op_.config_.measurement_dim, gu.cols());
-    gb.noalias() = op_.W().transpose() * gu;
-    gb *= op_.gamma();
+    const Backward& c = BackwardFor(g);
     MatrixX<Scalar> full(grad_input.rows(), grad_input.cols());
-    FromFrames<Scalar>(gb, full);
+    FromFrames<Scalar>(c.gamma_wtg, full);
     grad_input += full;
   }
 
@@ -95,30 +85,50 @@ class DustLayer<Scalar>::Lin final : public Linearization<Scalar> {
       throw Error(op_.name() + ": parameter gradient has " + std::to_string(grad_params.size()) +
                   " entries, expected " + std::to_string(p.size()));
     }
-    MatrixX<Scalar> gu, gs;
-    Scalar& g1 = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta1_))(0, 0);
-    Scalar& g2 = ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta2_))(0, 0);
-    ProxBackward(g, gu, gs, g1, g2);
-    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.gamma_))(0, 0) += (gu.array() * w_.wr.array()).sum();
+    const Backward& c = BackwardFor(g);
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta1_))(0, 0) += c.theta1;
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.theta2_))(0, 0) += c.theta2;
+    ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.gamma_))(0, 0) += (c.gu.array() * w_.wr.array()).sum();
     if (op_.config_.learn_weight) {
-      ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.weight_)).noalias() += op_.gamma() * (gu * w_.r.transpose());
+      ParameterSet<Scalar>::BlockOf(grad_params, p.info(op_.weight_)).noalias() += op_.gamma() * (c.gu * w_.r.transpose());
     }
-    MatrixX<Scalar> unused_gz = MatrixX<Scalar>::Zero(gs.rows(), gs.cols());
-    op_.attention_.Backward(p, w_.attention, gs, unused_gz, &grad_params);
+    MatrixX<Scalar> unused_gz = MatrixX<Scalar>::Zero(c.gs.rows(), c.gs.cols());
+    op_.attention_.Backward(p, w_.attention, c.gs, unused_gz, &grad_params);
   }
 
  private:
-  void ProxBackward(ConstMatRef<Scalar> g, MatrixX<Scalar>& gu, MatrixX<Scalar>& gs, Scalar& g1, Scalar& g2) const {
+  // The prox backward for cotangent g and gamma W^T gu, shared by the three
+  // VJPs: a trainer calls VjpState, VjpInput and VjpParams with the same g, so
+  // the result is cached for the last g (compared by value) and computed once.
+  struct Backward {
+    MatrixX<Scalar> g;          // N*T x B, the cotangent this entry is for
+    MatrixX<Scalar> gu, gs;     // N x T*B: d/du and d/ds of the l1-l1 prox
+    MatrixX<Scalar> gamma_wtg;  // M x T*B: gamma W^T gu
+    Scalar theta1 = 0, theta2 = 0;
+  };
+  const Backward& BackwardFor(ConstMatRef<Scalar> g) const {
     RequireShape(g, value_.rows(), value_.cols(), op_.name() + " cotangent");
+    if (has_backward_ && backward_.g == g) return backward_;
+    has_backward_ = false;  // stays false if anything below throws
+    backward_.g = g;
     const MatrixX<Scalar> gf = ToFrames<Scalar>(g, op_.config_.signal_dim);
-    gu.resize(gf.rows(), gf.cols());
-    gs.resize(gf.rows(), gf.cols());
-    L1L1Prox<Scalar>::Backward(w_.value, w_.s, w_.region, op_.theta1(), op_.theta2(), gf, gu, gs, g1, g2);
+    backward_.gu.resize(gf.rows(), gf.cols());
+    backward_.gs.resize(gf.rows(), gf.cols());
+    backward_.theta1 = backward_.theta2 = Scalar(0);
+    L1L1Prox<Scalar>::Backward(w_.value, w_.s, w_.region, op_.theta1(), op_.theta2(), gf, backward_.gu, backward_.gs,
+                               backward_.theta1, backward_.theta2);
+    backward_.gamma_wtg.resize(op_.config_.measurement_dim, gf.cols());
+    backward_.gamma_wtg.noalias() = op_.W().transpose() * backward_.gu;
+    backward_.gamma_wtg *= op_.gamma();
+    has_backward_ = true;
+    return backward_;
   }
 
   const DustLayer& op_;
   Work w_;
   MatrixX<Scalar> value_;  // N*T x B
+  mutable bool has_backward_ = false;
+  mutable Backward backward_;
 };
 
 template <typename Scalar>

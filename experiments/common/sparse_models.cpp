@@ -16,7 +16,7 @@ double SupportPercent(const SparseModelConfig& config, Index layer) {
 }
 
 bool IsLearnedSparseModel(const std::string& model) {
-  static const std::vector<std::string> known{"lista", "lista-ss", "lista-cp", "lista-cpss", "tilista", "alista", "admm"};
+  static const std::vector<std::string> known{"lista", "lista-ss", "lista-cp", "lista-cpss", "tilista", "alista", "slista", "admm"};
   return std::find(known.begin(), known.end(), model) != known.end();
 }
 
@@ -47,6 +47,15 @@ std::unique_ptr<UnrolledNetwork<Scalar>> BuildSparseModel(const SparseModelConfi
     } else if (o.model == "alista") {
       // diag(W^T A) = 1, so gamma ~ 1 is ISTA's step in the rescaled coordinates.
       layers.push_back(std::make_unique<ProxGradientLayer<Scalar>>(a_ptr, analytic, 1.0, o.lambda * inv_l,
+                                                                   ProxGradientConfig{false, ss}));
+    } else if (o.model == "slista") {
+      // Step-LISTA (Ablin, Moreau, Massias, Gramfort, "Learning step sizes for
+      // unfolded sparse coding", NeurIPS 2019): W = A fixed, so each layer is a
+      // gradient step on 1/2 ||A z - b||^2 with a learned step (ISTA's 1/L at
+      // init) followed by a learned threshold; untied thresholds and support
+      // selection as in ALISTA. Its direction is the objective's own gradient,
+      // which makes it the natural model for descent-constrained training.
+      layers.push_back(std::make_unique<ProxGradientLayer<Scalar>>(a_ptr, a.transpose(), inv_l, o.lambda * inv_l,
                                                                    ProxGradientConfig{false, ss}));
     } else if (o.model == "admm") {
       layers.push_back(AdmmLayer<Scalar>::ForLasso(factorization, o.lambda, 1.0));
