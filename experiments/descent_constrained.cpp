@@ -14,10 +14,13 @@
 // sparse_recovery's checkpoint layout, so robustness (and checkpoint_info)
 // read them like any other trained model.
 //
-// Writes per model: training_trace.csv (step, loss, Lagrangian, lr, seconds,
+// Writes per model: checkpoint.ckpt, parameters.npy, training_trace.csv (step, loss, Lagrangian, lr, seconds,
 // dual_l and slack_l for l = 1..K; slack_l > 0 means constraint l is violated
 // on that batch), duals.svg / slacks.svg, and summary.json (validation NMSE per
-// layer, held-out slacks, descent rate, final duals, training time).
+// layer, held-out slacks, descent rate, final duals, training time), and the
+// per-sample diagnostics validation_objective{,_double}.npy (F of every
+// validation sample at every layer, float and double forward) and
+// validation_support_size.npy.
 #include "core/checkpoint.hpp"
 #include "core/data.hpp"
 #include "core/interrupt.hpp"
@@ -196,6 +199,9 @@ int TrainOne(const Options& o, const cli::CommonOptions& common, bool constraine
   c.reals = {{"seconds", s.seconds}, {"validation_nmse_db", nmse.back()}, {"descent_rate", d.descent_rate}};
   c.vectors = {{"duals", s.duals}, {"final_batch_slacks", s.slacks.size() > 0 ? s.slacks : Eigen::VectorXd()}};
   SaveCheckpoint((dir / "checkpoint.ckpt").string(), c);
+  // The flat parameter vector (layer by layer; for alista / slista: gamma_l, theta_l).
+  WriteNpy<Scalar>((dir / "parameters.npy").string(),
+                   Eigen::Map<const MatrixX<Scalar>>(net->parameters().Flat().data(), net->parameters().size(), 1));
 
   const auto to_vector = [](const Eigen::VectorXd& v) { return std::vector<double>(v.data(), v.data() + v.size()); };
   JsonObject json;
