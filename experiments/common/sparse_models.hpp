@@ -7,6 +7,7 @@
 // matrix A (m x n): state z (n x B), input b (m x B).
 //   lista, lista-ss  ListaLayer soft(W1 b + W2 z, theta) (unfolding/lista.hpp)
 //   lista-cp(ss)     ProxGradientLayer soft(z + gamma W (b - A z), theta), W learned
+//   slista           the same with W = A^T fixed (Step-LISTA), gamma, theta learned
 //   tilista          the same with one W shared by all layers
 //   alista           W = ALISTA's analytic weight of A (fixed), gamma, theta learned
 //   admm             unrolled ADMM (unfolding/admm.hpp), state [z; u], readout z
