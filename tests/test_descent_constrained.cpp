@@ -117,9 +117,17 @@ TEST_CASE("descent: the batch Lagrangian's parameter gradient (finite difference
       net->parameters().Flat() = theta0;
       return v;
     };
-    const GradientCheckResult check = CheckGradient(std::string("dLag/dtheta") + (hinge ? " (hinge)" : "") + (variant >= 4 ? " (log F)" : objective ? " (F)" : ""), fn, theta0, grad, {});
+    // The Lagrangian sums ||G|| terms of size ~10, so the difference
+    // quotient's rounding error is ~1e-16 * 10 / h ~ 1e-10 absolute: an entry
+    // of ~2e-5 then carries ~5e-6 relative noise (seen on one AVX-512 machine,
+    // not on another). Entries below 1e-4 of the gradient's scale are judged
+    // against that scale; the whole vector must still agree to 1e-8.
+    GradientCheckOptions options;
+    options.relative_floor = 1e-4;
+    const GradientCheckResult check = CheckGradient(std::string("dLag/dtheta") + (hinge ? " (hinge)" : "") + (variant >= 4 ? " (log F)" : objective ? " (F)" : ""), fn, theta0, grad, options);
     INFO(check.Report());
     CHECK(check.passed);
+    CHECK(check.norm_relative_error < 1e-8);
   }
 }
 
