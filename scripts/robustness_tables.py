@@ -66,18 +66,15 @@ def main():
 
     depth = len(pairs[0][3]["constrained"]["validation_nmse_db_per_layer"])
     header = ["model"] + [str(l) for l in range(1, depth + 1)]
-    print("\n### NMSE per layer (dB, validation)\n")
-    print(row(header))
-    print(row(["---"] * len(header)))
-    for label, _, _, models in pairs:
-        for key in ("constrained", "unconstrained"):
-            print(row([f"{label}: {key}"] + [f"{v:.1f}" for v in models[key]["validation_nmse_db_per_layer"]]))
-    print("\n### Fraction of validation samples for which layer l decreases F\n")
-    print(row(header))
-    print(row(["---"] * len(header)))
-    for label, _, _, models in pairs:
-        for key in ("constrained", "unconstrained"):
-            print(row([f"{label}: {key}"] + [f"{v:.3f}" for v in models[key]["validation_layer_descent_rate"]]))
+    for title, field, digits in (("NMSE per layer (dB, validation)", "validation_nmse_db_per_layer", 1),
+                                 ("Fraction of validation samples for which layer l decreases F",
+                                  "validation_layer_descent_rate", 3)):
+        print(f"\n### {title}\n")
+        print(row(header))
+        print(row(["---"] * len(header)))
+        for label, _, _, models in pairs:
+            for key in ("constrained", "unconstrained"):
+                print(row([f"{label}: {key}"] + [f"{v:.{digits}f}" for v in models[key][field]]))
 
     eval_path = os.path.join(out, "eval", "summary.json")
     if not os.path.exists(eval_path):
