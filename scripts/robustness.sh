@@ -28,6 +28,9 @@
 # Defaults: build, results/robustness. Single-threaded; each model takes
 # 1-5 min (idle vs loaded 2-core machine), the evaluation about 3-5 min.
 # PARALLEL=1 trains the two models of a pair at the same time.
+# SEEDS="1 2" also trains the Step-LISTA pair with those seeds (train_seed<s>/)
+# and evaluates every seed's pair, seed 0 included, on the same test data
+# (eval_seeds/; about 3 min per extra seed).
 set -euo pipefail
 BUILD=${1:-build}
 OUT=${2:-results/robustness}
@@ -77,3 +80,13 @@ for m in alista tilista slista lista-cpss lista-cp lista lista-ss admm; do
 done
 "$BUILD/experiments/robustness" --models "$MODELS" --descent-lambda "$DLAMBDA" --baseline-lambda 0.1 \
     --test-samples 1000 --output "$OUT/eval" --quiet
+if [ -n "${SEEDS:-}" ]; then
+  SEED_MODELS="constrained_seed0=$OUT/train/constrained/checkpoint.ckpt,unconstrained_seed0=$OUT/train/unconstrained/checkpoint.ckpt"
+  for s in $SEEDS; do
+    pair "$OUT/train_seed$s" "${SLISTA_RECIPE[@]}" --seed "$s"
+    SEED_MODELS="$SEED_MODELS,constrained_seed$s=$OUT/train_seed$s/constrained/checkpoint.ckpt"
+    SEED_MODELS="$SEED_MODELS,unconstrained_seed$s=$OUT/train_seed$s/unconstrained/checkpoint.ckpt"
+  done
+  "$BUILD/experiments/robustness" --models "$SEED_MODELS" --descent-lambda "$DLAMBDA" --baseline-lambda 0.1 \
+      --test-samples 1000 --output "$OUT/eval_seeds" --quiet
+fi

@@ -7,7 +7,9 @@ Reads OUTPUT_DIR/train*/summary*.json (descent_constrained, one folder per
 pair) and OUTPUT_DIR/eval/summary.json (robustness) and prints: the pairs
 (validation NMSE, descent rate, held-out slacks, duals), NMSE and descent
 per layer, and for every pair the shifted scenarios where the constrained
-model beats its twin and where it does not (dB). Only the standard library.
+model beats its twin and where it does not (dB), and, when OUTPUT_DIR/eval_seeds exists (SEEDS="1 2"), the Step-LISTA
+pair's constrained-minus-twin margin per seed and scenario. Only the
+standard library.
 """
 import glob
 import json
@@ -38,6 +40,14 @@ def row(cells):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "results/robustness"
+    try:
+        tables(out)
+        seed_table(out)
+    except BrokenPipeError:  # e.g. piped into head
+        pass
+
+
+def tables(out):
     if not os.path.isdir(out):
         sys.exit(f"robustness_tables.py: {out} is not a folder (run scripts/robustness.sh first)")
     pairs = []
@@ -107,6 +117,28 @@ def main():
               + ". Both fail (NMSE >= 0 dB): "
               + (", ".join(f"{s} ({nmse[cname][s]:+.1f} vs {nmse[tname][s]:+.1f})" for s in failed) or "none")
               + f". Higher descent rate than its twin in {higher_rate} of {len(scenarios)}.")
+
+def seed_table(out):
+    path = os.path.join(out, "eval_seeds", "summary.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        ev = json.load(f)
+    nmse, rate = ev["nmse_db"], ev["descent_rate"]
+    seeds = sorted(int(k[len("constrained_seed"):]) for k in nmse if k.startswith("constrained_seed"))
+    print("\n### Step-LISTA pair, one row per scenario, one column per training seed\n")
+    print("twin NMSE − constrained NMSE (dB; > 0 = constrained better), descent rate constrained / twin, "
+          "constrained NMSE in brackets (≥ 0 dB = diverged)\n")
+    print(row(["scenario"] + [f"seed {s}" for s in seeds]))
+    print(row(["---"] * (len(seeds) + 1)))
+    for scenario in nmse[f"constrained_seed{seeds[0]}"]:
+        cells = []
+        for s in seeds:
+            c, u = f"constrained_seed{s}", f"unconstrained_seed{s}"
+            cells.append(f"{nmse[u][scenario] - nmse[c][scenario]:+.2f} ({rate[c][scenario]:.2f} / "
+                         f"{rate[u][scenario]:.2f}) [{nmse[c][scenario]:.1f}]")
+        print(row([scenario] + cells))
+
 
 if __name__ == "__main__":
     main()
