@@ -34,6 +34,16 @@ def load_pair(folder):
     return models
 
 
+def load_eval(out, folder):
+    """(nmse_db, descent_rate) of a robustness run in OUTPUT_DIR/folder, or None if absent."""
+    path = os.path.join(out, folder, "summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        ev = json.load(f)
+    return ev["nmse_db"], ev["descent_rate"]
+
+
 def row(cells):
     return "| " + " | ".join(cells) + " |"
 
@@ -86,12 +96,10 @@ def tables(out):
             for key in ("constrained", "unconstrained"):
                 print(row([f"{label}: {key}"] + [f"{v:.{digits}f}" for v in models[key][field]]))
 
-    eval_path = os.path.join(out, "eval", "summary.json")
-    if not os.path.exists(eval_path):
+    loaded = load_eval(out, "eval")
+    if loaded is None:
         return
-    with open(eval_path) as f:
-        ev = json.load(f)
-    nmse, rate = ev["nmse_db"], ev["descent_rate"]
+    nmse, rate = loaded
     print("\n### Constrained vs twin under the shifts (test sets of the suite; NMSE dB, > 0 = constrained better)\n")
     for label, cname, tname, _ in pairs:
         if cname not in nmse or tname not in nmse:
@@ -118,13 +126,12 @@ def tables(out):
               + (", ".join(f"{s} ({nmse[cname][s]:+.1f} vs {nmse[tname][s]:+.1f})" for s in failed) or "none")
               + f". Higher descent rate than its twin in {higher_rate} of {len(scenarios)}.")
 
+
 def seed_table(out):
-    path = os.path.join(out, "eval_seeds", "summary.json")
-    if not os.path.exists(path):
+    loaded = load_eval(out, "eval_seeds")
+    if loaded is None:
         return
-    with open(path) as f:
-        ev = json.load(f)
-    nmse, rate = ev["nmse_db"], ev["descent_rate"]
+    nmse, rate = loaded
     seeds = sorted(int(k[len("constrained_seed"):]) for k in nmse if k.startswith("constrained_seed"))
     print("\n### Step-LISTA pair, one row per scenario, one column per training seed\n")
     print("twin NMSE − constrained NMSE (dB; > 0 = constrained better), descent rate constrained / twin, "
